@@ -1,0 +1,78 @@
+"""The export ledger (DESIGN.md): what left the building, where, and with which content.
+
+``export_log`` has one row per (system, entry) exported, with the entry's content
+hash; ``export_batch`` one row per published file. Together they answer: not yet
+exported, exported in which file, exported since when, and — because an exported
+entry is immutable — which entries a late source change must reverse.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import duckdb
+import polars as pl
+
+from schemas.tables import ExportBatch, ExportLog
+from warehouse.db import insert, query, read_model, run
+
+MARK_BATCH_LIMIT = 10  # accounting-entries export APIs mark at most 10 ids per call
+
+
+def pending_entries(con: duckdb.DuckDBPyConnection, tenant: str, system_id: str, up_to: date,
+                    held_back: dict[str, set[date]]) -> pl.DataFrame:
+    """Entries not yet exported to ``system_id``, dated up to ``up_to``, minus held-back days, in file order."""
+    entries = query(con, """
+        SELECT e.entry_id, e.source, e.business_date, e.entry_date, e.version, e.kind, e.content_hash
+        FROM journal_entry e
+        WHERE e.tenant = ? AND e.entry_date <= ?
+          AND NOT EXISTS (SELECT 1 FROM export_log x WHERE x.tenant = e.tenant AND x.system_id = ?
+                          AND x.object_type = 'journal_entry' AND x.object_id = e.entry_id)
+        ORDER BY e.entry_date, e.business_date, e.source, e.version, e.entry_id
+    """, [tenant, up_to, system_id])
+    if entries.is_empty():
+        return entries
+    held = pl.DataFrame([{"source": s, "business_date": d} for s, days in held_back.items() for d in days],
+                        schema={"source": pl.String, "business_date": pl.Date})
+    return entries.join(held, on=["source", "business_date"], how="anti", maintain_order="left")
+
+
+def batches_for(con: duckdb.DuckDBPyConnection, tenant: str, system_id: str, batch_prefix: str) -> pl.DataFrame:
+    """Batches already published for one period (``<system>:<period key>`` and its ``_2``, ``_3``...)."""
+    return read_model(con, ExportBatch, "tenant = ? AND system_id = ? AND (batch_id = ? OR batch_id LIKE ?)",
+                      [tenant, system_id, batch_prefix, f"{batch_prefix}\\_%"], order_by="created_at, batch_id")
+
+
+def entries_in_batch(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[str]:
+    rows = run(con, "SELECT object_id FROM export_log WHERE batch_id = ? AND object_type = 'journal_entry'",
+               [batch_id])
+    return [row[0] for row in rows]
+
+
+def record_batch(con: duckdb.DuckDBPyConnection, *, batch: dict, entries: pl.DataFrame, exported_at: datetime,
+                 note: str) -> None:
+    """Log a published batch and every entry in it (the caller holds the transaction)."""
+    insert(con, ExportBatch, pl.DataFrame([batch]).with_columns(
+        pl.lit(exported_at).cast(pl.Datetime("us", "UTC")).alias("created_at")))
+    log = entries.select(
+        pl.lit(batch["tenant"]).alias("tenant"), pl.lit(batch["system_id"]).alias("system_id"),
+        pl.lit("journal_entry").alias("object_type"), pl.col("entry_id").alias("object_id"), "content_hash",
+        pl.lit(exported_at).cast(pl.Datetime("us", "UTC")).alias("exported_at"),
+        pl.lit(batch["file_name"]).alias("external_id"), pl.lit(note).alias("note"),
+        pl.lit(batch["batch_id"]).alias("batch_id"))
+    insert(con, ExportLog, log)
+
+
+def exported_since(con: duckdb.DuckDBPyConnection, tenant: str, system_id: str, since: datetime) -> pl.DataFrame:
+    return read_model(con, ExportLog, "tenant = ? AND system_id = ? AND exported_at >= ?",
+                      [tenant, system_id, since], order_by="exported_at, object_id")
+
+
+def changed_since_export(con: duckdb.DuckDBPyConnection, tenant: str, system_id: str) -> pl.DataFrame:
+    """Exported entries whose stored content no longer has the hash that was exported (should be none)."""
+    return query(con, """
+        SELECT x.object_id, x.content_hash AS exported_hash, e.content_hash AS stored_hash
+        FROM export_log x JOIN journal_entry e ON e.entry_id = x.object_id
+        WHERE x.tenant = ? AND x.system_id = ? AND x.object_type = 'journal_entry'
+          AND x.content_hash <> e.content_hash
+    """, [tenant, system_id])

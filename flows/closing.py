@@ -1,0 +1,216 @@
+"""The close, stage by stage: extract -> stage -> journal -> export -> run summary.
+
+Shared by ``daily_close`` and ``backfill``. Each task does one IO step and calls
+plain functions of sources/, warehouse/ and destinations/; no business logic here.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+from prefect import get_run_logger, task, tags
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
+
+from destinations.export import ExportResult, export_period
+from flows.reporting import frame_table, markdown_table, trial_balance_markdown
+from schemas.tenant import Tenant
+from sources.extract import ExtractResult, extract
+from transforms.periods import Period, business_date_of, day_start, utc_window
+from transforms.trial_balance import trial_balance
+from warehouse import rejects as reject_store
+from warehouse.db import opened
+from warehouse.journals import JournalResult, close_days, entry_lines
+from warehouse.staging import StageResult, stage_source
+
+SCHEDULE_OF_PERIOD = {"day": "daily", "week": "weekly", "month": "monthly"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def current_run_id() -> str:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id or uuid.uuid4())
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except Exception:  # outside a run (unit use of the tasks' .fn)
+        return logging.getLogger("ledgerflow")
+
+
+def open_business_date(tenant: Tenant, now: datetime | None = None) -> date:
+    """The hotel day that is still running now; every day before it can be closed."""
+    return business_date_of(now or _now(), tenant.timezone, tenant.business_day_cutoff)
+
+
+def check_closable(tenant: Tenant, last: date) -> None:
+    running = open_business_date(tenant)
+    if last >= running:
+        raise ValueError(f"business day {last} is not over yet in {tenant.timezone} "
+                         f"(the day running now is {running}, closing at {tenant.business_day_cutoff:%H:%M})")
+
+
+@task(name="extract", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE,
+      task_run_name="extract {source}")
+def extract_task(tenant: Tenant, source: str, updated_since: datetime | None,
+                 posted_window: tuple[datetime, datetime] | None) -> ExtractResult:
+    result = extract(tenant, source, updated_since=updated_since, posted_window=posted_window)
+    _logger().info("source %s (%s): %s", source, result.mode,
+                   ", ".join(f"{n} {t}" for t, n in sorted(result.row_counts.items())) or "nothing new")
+    return result
+
+
+@task(name="stage", cache_policy=NO_CACHE, task_run_name="stage {source}")
+def stage_task(tenant: Tenant, source: str, load_ids: list[str], run_id: str) -> StageResult:
+    with opened(tenant.duckdb_path()) as con:
+        result = stage_source(con, tenant, source, load_ids, run_id=run_id, now=_now())
+    if result.rejects.height:
+        _logger().warning("source %s: %d problems in %d records quarantined in table rejects", source,
+                          result.rejects.height, result.rejects.get_column("record_id").n_unique())
+    return result
+
+
+@task(name="build journals", cache_policy=NO_CACHE, task_run_name="journals {source}")
+def journal_task(tenant: Tenant, source: str, dates: list[date], touched: list[date], run_id: str) -> JournalResult:
+    with opened(tenant.duckdb_path()) as con:
+        result = close_days(con, tenant, source, dates, touched, run_id=run_id, now=_now())
+    log = _logger()
+    log.info("journals %s: %d days, %d entries written, %d drafts replaced, %d unchanged", source,
+             len(result.dates), result.inserted, result.deleted, result.unchanged)
+    for entry in result.reversed:
+        log.warning("exported entry %s changed in the source: reversed and corrected", entry)
+    for row in result.suspense.iter_rows(named=True):
+        log.warning("%s: %s posted to suspense (%s, %d lines)", row["business_date"], row["reason"], row["amount"],
+                    row["lines"])
+    return result
+
+
+@task(name="export", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10,
+      task_run_name="export {destination} {period.key}")
+def export_task(tenant: Tenant, destination: str, period: Period, run_id: str) -> ExportResult:
+    with opened(tenant.duckdb_path()) as con:
+        result = export_period(con, tenant, destination, period, run_id=run_id, now=_now())
+    for file in result.files:
+        if file.new_batch:
+            _logger().info("exported %s: %d entries, %d lines", file.path, file.entries, file.lines)
+    return result
+
+
+@dataclass
+class CloseSummary:
+    tenant: str
+    run_id: str
+    periods: list[Period]
+    extracts: list[ExtractResult] = field(default_factory=list)
+    stages: list[StageResult] = field(default_factory=list)
+    journals: list[JournalResult] = field(default_factory=list)
+    exports: list[ExportResult] = field(default_factory=list)
+    open_rejects: int = 0
+    held_back: list[tuple[str, date]] = field(default_factory=list)
+    trial_balance: pl.DataFrame | None = None
+
+    @property
+    def start(self) -> date:
+        return self.periods[0].start
+
+    @property
+    def end(self) -> date:
+        return self.periods[-1].end
+
+    @property
+    def suspense(self) -> pl.DataFrame:
+        frames = [j.suspense for j in self.journals if j.suspense.height]
+        return pl.concat(frames) if frames else pl.DataFrame()
+
+    def final_state(self):
+        problems = []
+        if self.open_rejects:
+            held = ", ".join(sorted({d.isoformat() for _, d in self.held_back})) or "none"
+            problems.append(f"{self.open_rejects} open rejects; days held back from export: {held}")
+        if self.suspense.height:
+            problems.append(f"{self.suspense.height} unmapped codes posted to suspense")
+        if not problems:
+            return Completed(data=self, message=f"closed {self.start}..{self.end}")
+        name = "CompletedWithRejects" if self.open_rejects else "CompletedWithWarnings"
+        return Completed(data=self, name=name, message="; ".join(problems))
+
+
+def _pms_sources(tenant: Tenant) -> list[str]:
+    return sorted(tenant.sources)
+
+
+def run_close(tenant: Tenant, periods: list[Period], *, window: bool) -> CloseSummary:
+    """Close ``periods`` (in order) for every source of the tenant, then publish the run summary."""
+    run_id = current_run_id()
+    summary = CloseSummary(tenant.id, run_id, periods)
+    dates = [d for p in periods for d in p.dates()]
+    check_closable(tenant, max(dates))
+    with tags(f"tenant:{tenant.id}"):
+        for source in _pms_sources(tenant):
+            settings = tenant.sources[source]
+            if window:  # padded by a day: staging, not the window, decides which day a record belongs to
+                posted = utc_window(min(dates) - timedelta(days=1), max(dates) + timedelta(days=1),
+                                    tenant.timezone, tenant.business_day_cutoff)
+                extracted = extract_task(tenant, source, None, posted)
+            else:
+                since = day_start(min(dates) - timedelta(days=settings.lookback_days), tenant.timezone,
+                                  tenant.business_day_cutoff)
+                extracted = extract_task(tenant, source, since, None)
+            staged = stage_task(tenant, source, extracted.load_ids, run_id)
+            summary.extracts.append(extracted)
+            summary.stages.append(staged)
+            summary.journals.append(journal_task(tenant, source, dates, staged.touched_dates, run_id))
+        summary.exports = _export_in_order(tenant, periods, run_id)
+    _summarise(tenant, summary)
+    return summary
+
+
+def _export_in_order(tenant: Tenant, periods: list[Period], run_id: str) -> list[ExportResult]:
+    schedule = SCHEDULE_OF_PERIOD[periods[0].kind]
+    destinations = sorted(n for n, d in tenant.destinations.items() if d.schedule == schedule)
+    if not destinations:
+        _logger().info("no destination of tenant %s is scheduled %s; nothing exported", tenant.id, schedule)
+        return []
+    progress = create_progress_artifact(0.0, description=f"{tenant.id}: periods exported") if len(periods) > 1 else None
+    results = []
+    for index, period in enumerate(periods, start=1):
+        for destination in destinations:
+            results.append(export_task(tenant, destination, period, run_id))
+        if progress:
+            update_progress_artifact(progress, 100.0 * index / len(periods))
+    return results
+
+
+def _summarise(tenant: Tenant, summary: CloseSummary) -> None:
+    """Trial balance, rejects, suspense and export manifest as Prefect artifacts."""
+    with opened(tenant.duckdb_path()) as con:
+        summary.trial_balance = trial_balance(entry_lines(con, tenant, summary.start, summary.end))
+        rejects = reject_store.open_rejects(con)
+        summary.held_back = sorted({(s, d) for s in tenant.sources for d in reject_store.held_back_dates(con, s)})
+    summary.open_rejects = rejects.height
+    key = tenant.id.replace("_", "-")
+    create_markdown_artifact(
+        trial_balance_markdown(summary.trial_balance, f"Trial balance {tenant.id} {summary.start}..{summary.end}"),
+        key=f"{key}-trial-balance", description=f"Trial balance of {tenant.name}, {summary.start}..{summary.end}")
+    shown = rejects.select("business_date", "source", "table_name", "record_id", "column_name", "value", "reason")
+    create_markdown_artifact(
+        f"## Open rejects: {rejects.height}\n\nDays held back from export: "
+        f"{', '.join(f'{d} ({s})' for s, d in summary.held_back) or 'none'}\n\n" + frame_table(shown)
+        + ("\n\n## Posted to suspense\n\n" + frame_table(summary.suspense) if summary.suspense.height else ""),
+        key=f"{key}-rejects", description="Records quarantined in the rejects table, and suspense postings")
+    files = [(e.destination, e.period.key, f.path.name, f.entries, f.lines, "new" if f.new_batch else "unchanged",
+              f.sha256[:12]) for e in summary.exports for f in e.files]
+    create_markdown_artifact(
+        "## Export manifest\n\n" + markdown_table(files, ["destination", "period", "file", "entries", "lines",
+                                                          "batch", "sha256"]),
+        key=f"{key}-export-manifest", description="Files published by this run")

@@ -1,0 +1,282 @@
+"""Tenant configuration: one TOML file per tenant, validated when it is loaded.
+
+The file is a superset of the COMPANY.toml of INTERFACES §3 (legal entity, chart,
+VAT codes), plus time settings, sources, the GL/VAT mapping and destinations.
+Secrets never live here: a source names the environment variable or Prefect
+Secret block that holds them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from schemas.currencies import ISO_4217
+
+TENANTS_DIR_ENV = "LEDGERFLOW_TENANTS_DIR"
+HOME_ENV = "LEDGERFLOW_HOME"
+PACKAGED_TENANTS = Path(__file__).resolve().parent.parent / "tenants"
+
+
+class ConfigError(ValueError):
+    """A tenant file that cannot be used; the message names file, key and value."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Account(_Model):
+    number: str = Field(min_length=1)
+    name: str
+    type: Literal["asset", "liability", "equity", "income", "expense"]
+    standard_account: str | None = None
+
+
+class VatCode(_Model):
+    code: str = Field(min_length=1)
+    rate: Decimal = Field(ge=0, le=100, decimal_places=2)
+    account: str
+    standard_code: str | None = None
+
+
+class RevenueMapping(_Model):
+    account: str
+    vat_code: str
+
+
+class TaxMapping(_Model):
+    """A charge collected for a third party (city/tourist tax): a liability, not revenue."""
+
+    account: str
+
+
+class MethodMapping(_Model):
+    account: str
+    by_partner: bool = False  # city ledger: one debtor line per company
+
+
+class Mapping(_Model):
+    journal_code: str = "VT"
+    suspense_account: str
+    rounding_account: str
+    guest_ledger_account: str
+    deposit_account: str
+    revenue: dict[str, RevenueMapping] = {}
+    taxes: dict[str, TaxMapping] = {}
+    payment_methods: dict[str, MethodMapping] = {}
+
+
+class DemoPmsSource(_Model):
+    """The embedded synthetic hotel PMS (``sources/demo_pms``)."""
+
+    type: Literal["demo_pms"]
+    embedded: bool = True  # start the demo PMS in-process for each extraction
+    base_url: str | None = None  # used when embedded = false
+    seed: int = 7
+    history_start: date = date(2026, 1, 1)
+    history_days: int = Field(default=365, ge=1, le=3660)
+    rooms: int = Field(default=60, ge=1, le=100_000)
+    page_size: int = Field(default=1000, ge=1, le=10_000)
+    lookback_days: int = Field(default=7, ge=0, le=366)
+    timeout_seconds: float = Field(default=30.0, gt=0)  # not money
+
+    @property
+    def history_end(self) -> date:
+        return self.history_start + timedelta(days=self.history_days - 1)
+
+
+Source = Annotated[Union[DemoPmsSource], Field(discriminator="type")]
+
+
+class CsvDestination(_Model):
+    """The generic journal CSV (JOURNAL.csv of INTERFACES §3) written to a folder."""
+
+    type: Literal["csv"]
+    path: str
+    schedule: Literal["daily", "weekly", "monthly"] = "daily"
+    file_prefix: str = Field(default="journal", pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+Destination = Annotated[Union[CsvDestination], Field(discriminator="type")]
+
+
+class Tenant(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    name: str
+    vat_id: str | None = None
+    registration_id: str | None = None
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    currency: str
+    street: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    fiscal_year_start: str = Field(default="01-01", pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+    chart: str | None = None
+    contact_name: str | None = None
+    contact_phone: str | None = None
+    contact_email: str | None = None
+    timezone: str
+    business_day_cutoff: time = time(4, 0)
+    data_dir: str
+    closed_through: date | None = None  # books closed: corrections are dated after this
+    accounts: list[Account]
+    vat_codes: list[VatCode] = []
+    mapping: Mapping
+    sources: dict[str, Source] = {}
+    destinations: dict[str, Destination] = {}
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in ISO_4217:
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone such as 'Europe/Paris'") from exc
+        return value
+
+    # --- conveniences used across stages ---
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def account_names(self) -> dict[str, str]:
+        return {account.number: account.name for account in self.accounts}
+
+    @property
+    def vat_by_code(self) -> dict[str, VatCode]:
+        return {vat.code: vat for vat in self.vat_codes}
+
+    def data_path(self) -> Path:
+        path = Path(os.path.expanduser(self.data_dir))
+        if not path.is_absolute():
+            path = Path(os.environ.get(HOME_ENV) or Path.cwd()) / path
+        return path
+
+    def duckdb_path(self) -> Path:
+        return self.data_path() / f"{self.id}.duckdb"
+
+    def destination_path(self, name: str) -> Path:
+        path = Path(os.path.expanduser(self.destinations[name].path))
+        if not path.is_absolute():
+            path = Path(os.environ.get(HOME_ENV) or Path.cwd()) / path
+        return path
+
+    def business_day_start(self, business_date: date) -> datetime:
+        """The UTC instant a business day opens (its cut-off, local time, DST-aware)."""
+        local = datetime.combine(business_date, self.business_day_cutoff, tzinfo=self.tz)
+        return local.astimezone(ZoneInfo("UTC"))
+
+
+def _reference_problems(tenant: Tenant) -> list[tuple[str, str]]:
+    """Cross-references the type checks cannot see: accounts and VAT codes that must exist."""
+    problems: list[tuple[str, str]] = []
+    chart = tenant.account_names
+    seen: set[str] = set()
+    for index, account in enumerate(tenant.accounts):
+        if account.number in seen:
+            problems.append((f"accounts[{index}].number", f"account {account.number} is declared twice"))
+        seen.add(account.number)
+
+    def need_account(where: str, number: str) -> None:
+        if number not in chart:
+            problems.append((where, f"account {number} is not in the chart ([[accounts]])"))
+
+    codes: set[str] = set()
+    for index, vat in enumerate(tenant.vat_codes):
+        if vat.code in codes:
+            problems.append((f"vat_codes[{index}].code", f"VAT code {vat.code} is declared twice"))
+        codes.add(vat.code)
+        need_account(f"vat_codes[{index}].account", vat.account)
+
+    mapping = tenant.mapping
+    for key in ("suspense_account", "rounding_account", "guest_ledger_account", "deposit_account"):
+        need_account(f"mapping.{key}", getattr(mapping, key))
+    for category, rule in mapping.revenue.items():
+        need_account(f"mapping.revenue.{category}.account", rule.account)
+        if rule.vat_code not in codes:
+            problems.append(
+                (f"mapping.revenue.{category}.vat_code", f"VAT code {rule.vat_code} is not in [[vat_codes]]")
+            )
+    for category, rule in mapping.taxes.items():
+        need_account(f"mapping.taxes.{category}.account", rule.account)
+        if category in mapping.revenue:
+            problems.append((f"mapping.taxes.{category}", f"{category} is mapped both as revenue and as a tax"))
+    for method, rule in mapping.payment_methods.items():
+        need_account(f"mapping.payment_methods.{method}.account", rule.account)
+    return problems
+
+
+def _format_location(loc: tuple) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        elif item in {"demo_pms", "csv"} and parts and parts[-1] in {"sources", "destinations"}:
+            continue  # pydantic's union tag; the user never wrote it
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def parse_tenant(document: dict, origin: str) -> Tenant:
+    """Validate an already-parsed TOML document; ``origin`` names it in messages."""
+    try:
+        tenant = Tenant.model_validate(document)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = _format_location(error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "is not a known key (typo?)"
+            shown = "" if error["type"] in {"missing", "extra_forbidden"} else f" (got {error['input']!r})"
+            lines.append(f"{origin}: {where}: {message}{shown}")
+        raise ConfigError("\n".join(lines)) from None
+    problems = _reference_problems(tenant)
+    if problems:
+        raise ConfigError("\n".join(f"{origin}: {where}: {message}" for where, message in problems))
+    return tenant
+
+
+def resolve_tenant_file(tenant: str | os.PathLike) -> Path:
+    """A tenant id (``demo``) or a path to its TOML file -> the file."""
+    text = os.fspath(tenant)
+    if text.endswith(".toml") or os.sep in text:
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError(f"{path}: tenant file not found")
+        return path
+    candidates = []
+    if os.environ.get(TENANTS_DIR_ENV):
+        candidates.append(Path(os.environ[TENANTS_DIR_ENV]) / f"{text}.toml")
+    candidates += [Path.cwd() / "tenants" / f"{text}.toml", PACKAGED_TENANTS / f"{text}.toml"]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ConfigError(f"tenant {text!r}: none of {', '.join(map(str, candidates))} exists")
+
+
+def load_tenant(tenant: str | os.PathLike) -> Tenant:
+    path = resolve_tenant_file(tenant)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_tenant(document, str(path))

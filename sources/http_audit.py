@@ -1,0 +1,69 @@
+"""The HTTP audit log of INTERFACES §6.
+
+When ``LEDGERFLOW_HTTP_LOG=path.jsonl`` is set, every outgoing request of a source
+or destination is appended as one JSON line, with secrets replaced by ``"***"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+ENV = "LEDGERFLOW_HTTP_LOG"
+_SECRET_NAME = re.compile(r"authorization|cookie|token|secret|password|passwd|api[-_]?key|client[-_]?secret", re.I)
+_lock = threading.Lock()
+
+
+def _redact_mapping(values: dict) -> dict:
+    return {k: ("***" if _SECRET_NAME.search(str(k)) else _redact(v)) for k, v in values.items()}
+
+
+def _redact(value: object) -> object:
+    if isinstance(value, dict):
+        return _redact_mapping(value)
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, "***" if _SECRET_NAME.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*:")))
+
+
+def record(method: str, url: str, headers: dict, body: bytes | str | None, status: int | None,
+           response_ms: float | None) -> None:
+    """Append one exchange to the audit log, if one is configured."""
+    path = os.environ.get(ENV)
+    if not path:
+        return
+    entry: dict = {
+        "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "method": method,
+        "url": redact_url(url),
+        "headers": _redact_mapping(dict(headers)),
+    }
+    if body:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        try:
+            entry["json"] = _redact(json.loads(text))
+        except ValueError:
+            entry["body"] = text
+    entry["status"] = status
+    entry["response_ms"] = None if response_ms is None else round(response_ms, 1)  # not money
+    line = json.dumps(entry, ensure_ascii=False, default=str)
+    with _lock, open(path, "a", encoding="utf-8") as log:
+        log.write(line + "\n")
+
+
+def requests_hook(response, *args, **kwargs):
+    """A ``requests`` response hook (dlt's REST client is built on requests)."""
+    request = response.request
+    record(request.method, request.url, dict(request.headers), request.body, response.status_code,
+           response.elapsed.total_seconds() * 1000)
+    return response

@@ -1,0 +1,36 @@
+# Two commands set everything up on a fresh machine with Python 3.11:
+#   make demo   run the demo (daily close of the embedded demo hotel)
+#   make test   run the test suite
+# Both install uv if it is missing, then the locked environment (uv sync --frozen).
+
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+SIZE ?= full
+
+.PHONY: setup demo test bench golden clean
+
+setup: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+	  python3 -m pip install --quiet "uv==$(UV_VERSION)" 2>/dev/null || \
+	  python3 -m pip install --quiet --break-system-packages "uv==$(UV_VERSION)"
+	$(UV) sync --frozen
+	@touch $@
+
+demo: setup
+	$(UV) run --frozen ledgerflow demo
+
+test: setup
+	$(UV) run --frozen pytest
+
+bench: setup
+	$(UV) run --frozen python -m bench --size $(SIZE)
+
+golden: setup
+	LEDGERFLOW_REGENERATE_GOLDEN=1 $(UV) run --frozen pytest tests -k golden -q
+	@git status --short tests/golden
+
+clean:
+	rm -rf ledgerflow-demo var .pytest_cache bench/.data

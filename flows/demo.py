@@ -1,0 +1,101 @@
+"""``ledgerflow demo``: the daily close, end to end, for the embedded demo hotel.
+
+The demo starts the synthetic PMS on 127.0.0.1 and replays the last ``days`` hotel
+days up to ``DEMO_END``, one daily-close flow run per day. Before each run it moves
+the PMS clock to 06:00 the next morning, so corrections that the hotel makes to a
+past day show up when they would in real life, as a reversal plus a corrected
+entry in the next day's export. State starts fresh each time, so the same
+``--out`` receives the same bytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from pathlib import Path
+
+import tomli_w
+
+from schemas.tenant import PACKAGED_TENANTS, load_tenant
+
+DEMO_END = date(2026, 3, 31)  # the week of the spring DST change (29 March in Europe/Paris)
+MORNING_AFTER = time(6, 0)
+
+
+@dataclass
+class DemoResult:
+    workdir: Path
+    tenant_file: Path
+    duckdb: Path
+    journal: Path
+    trial_balance: Path
+    exports: Path
+    export_files: list[Path] = field(default_factory=list)
+    days: list[tuple] = field(default_factory=list)  # (date, state name, entries, lines, notes)
+    total_debit: object = None
+    total_credit: object = None
+
+
+def prepare(days: int, out: Path, workdir: Path, base_url: str) -> Path:
+    """A fresh work directory and the tenant file the demo runs with (the packaged one, pointed here)."""
+    for stale in ("demo.duckdb", "demo.duckdb.wal", "dlt"):
+        path = workdir / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    workdir.mkdir(parents=True, exist_ok=True)
+    document = tomllib.loads((PACKAGED_TENANTS / "demo.toml").read_text(encoding="utf-8"))
+    document["data_dir"] = str(workdir)
+    document["sources"]["pms"].update(embedded=False, base_url=base_url)
+    document["destinations"] = {"journal_csv": {"type": "csv", "path": str(out), "schedule": "daily"}}
+    tenant_file = workdir / "demo.toml"
+    tenant_file.write_text("# Written by `ledgerflow demo`: tenants/demo.toml pointed at this directory.\n"
+                           + tomli_w.dumps(document), encoding="utf-8")
+    return tenant_file
+
+
+def run_demo(days: int, out: Path, workdir: Path, progress=None) -> DemoResult:
+    from flows.closing import CloseSummary
+    from flows.daily_close import daily_close
+    from flows.reporting import write_csv
+    from sources.demo_pms.generator import HotelSpec
+    from sources.demo_pms.server import DemoPmsServer, PmsStore
+    from transforms.periods import day_start
+    from transforms.trial_balance import trial_balance
+    from warehouse.db import opened
+    from warehouse.journals import entry_lines
+
+    workdir, out = workdir.resolve(), out.resolve()
+    packaged = load_tenant(PACKAGED_TENANTS / "demo.toml")
+    settings = packaged.sources["pms"]
+    first = DEMO_END - timedelta(days=days - 1)
+    spec = HotelSpec(seed=settings.seed, timezone=packaged.timezone,
+                     history_start=min(settings.history_start, first - timedelta(days=14)),
+                     history_end=DEMO_END + timedelta(days=4), rooms=settings.rooms, currency=packaged.currency)
+    store = PmsStore.from_spec(spec)
+    with DemoPmsServer(store) as server:
+        tenant_file = prepare(days, out, workdir, server.url)
+        tenant = load_tenant(tenant_file)
+        result = DemoResult(workdir, tenant_file, tenant.duckdb_path(), workdir / "journal.csv",
+                            workdir / "trial_balance.csv", out)
+        for index in range(days):
+            day = first + timedelta(days=index)
+            store.set_clock(day_start(day + timedelta(days=1), tenant.timezone, MORNING_AFTER))
+            state = daily_close(str(tenant_file), day, return_state=True)
+            summary: CloseSummary = state.result()
+            notes = [f"reversed {entry} and corrected it" for j in summary.journals for entry in j.reversed]
+            files = [f for e in summary.exports for f in e.files]
+            result.export_files += [f.path for f in files if f.new_batch]
+            result.days.append((day, state.name, sum(f.entries for f in files), sum(f.lines for f in files), notes))
+            if progress:
+                progress(day)
+    with opened(tenant.duckdb_path()) as con:
+        lines = entry_lines(con, tenant, first, DEMO_END)
+    write_csv(lines.drop("line_no"), result.journal)
+    balance = trial_balance(lines)
+    write_csv(balance, result.trial_balance)
+    result.total_debit, result.total_credit = balance["debit"].sum(), balance["credit"].sum()
+    return result

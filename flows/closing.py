@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
@@ -60,9 +61,7 @@ def check_closable(tenant: Tenant, last: date) -> None:
                          f"(the day running now is {running}, closing at {tenant.business_day_cutoff:%H:%M})")
 
 
-@task(name="extract", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE,
-      task_run_name="extract {source}")
-def extract_task(tenant: Tenant, source: str, updated_since: datetime | None,
+def extract_step(tenant: Tenant, source: str, updated_since: datetime | None,
                  posted_window: tuple[datetime, datetime] | None) -> ExtractResult:
     result = extract(tenant, source, updated_since=updated_since, posted_window=posted_window)
     _logger().info("source %s (%s): %s", source, result.mode,
@@ -70,8 +69,7 @@ def extract_task(tenant: Tenant, source: str, updated_since: datetime | None,
     return result
 
 
-@task(name="stage", cache_policy=NO_CACHE, task_run_name="stage {source}")
-def stage_task(tenant: Tenant, source: str, load_ids: list[str], run_id: str) -> StageResult:
+def stage_step(tenant: Tenant, source: str, load_ids: list[str], run_id: str) -> StageResult:
     with opened(tenant.duckdb_path()) as con:
         result = stage_source(con, tenant, source, load_ids, run_id=run_id, now=_now())
     if result.rejects.height:
@@ -80,8 +78,7 @@ def stage_task(tenant: Tenant, source: str, load_ids: list[str], run_id: str) ->
     return result
 
 
-@task(name="build journals", cache_policy=NO_CACHE, task_run_name="journals {source}")
-def journal_task(tenant: Tenant, source: str, dates: list[date], touched: list[date], run_id: str) -> JournalResult:
+def journal_step(tenant: Tenant, source: str, dates: list[date], touched: list[date], run_id: str) -> JournalResult:
     with opened(tenant.duckdb_path()) as con:
         result = close_days(con, tenant, source, dates, touched, run_id=run_id, now=_now())
     log = _logger()
@@ -95,15 +92,34 @@ def journal_task(tenant: Tenant, source: str, dates: list[date], touched: list[d
     return result
 
 
-@task(name="export", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10,
-      task_run_name="export {destination} {period.key}")
-def export_task(tenant: Tenant, destination: str, period: Period, run_id: str) -> ExportResult:
+def export_step(tenant: Tenant, destination: str, period: Period, run_id: str) -> ExportResult:
     with opened(tenant.duckdb_path()) as con:
         result = export_period(con, tenant, destination, period, run_id=run_id, now=_now())
     for file in result.files:
         if file.new_batch:
             _logger().info("exported %s: %d entries, %d lines", file.path, file.entries, file.lines)
     return result
+
+
+@dataclass(frozen=True)
+class Steps:
+    """How each stage is run: as plain calls, or as Prefect tasks wrapping the same functions."""
+
+    extract: Callable = extract_step
+    stage: Callable = stage_step
+    journal: Callable = journal_step
+    export: Callable = export_step
+
+
+PLAIN_STEPS = Steps()
+TASK_STEPS = Steps(
+    extract=task(extract_step, name="extract", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE,
+                 task_run_name="extract {source}"),
+    stage=task(stage_step, name="stage", cache_policy=NO_CACHE, task_run_name="stage {source}"),
+    journal=task(journal_step, name="build journals", cache_policy=NO_CACHE, task_run_name="journals {source}"),
+    export=task(export_step, name="export", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10,
+                task_run_name="export {destination} {period.key}"),
+)
 
 
 @dataclass
@@ -116,6 +132,7 @@ class CloseSummary:
     journals: list[JournalResult] = field(default_factory=list)
     exports: list[ExportResult] = field(default_factory=list)
     open_rejects: int = 0
+    open_rejects_frame: pl.DataFrame = field(default_factory=pl.DataFrame)
     held_back: list[tuple[str, date]] = field(default_factory=list)
     trial_balance: pl.DataFrame | None = None
 
@@ -145,72 +162,77 @@ class CloseSummary:
         return Completed(data=self, name=name, message="; ".join(problems))
 
 
-def _pms_sources(tenant: Tenant) -> list[str]:
-    return sorted(tenant.sources)
-
-
-def run_close(tenant: Tenant, periods: list[Period], *, window: bool) -> CloseSummary:
-    """Close ``periods`` (in order) for every source of the tenant, then publish the run summary."""
-    run_id = current_run_id()
+def close_periods(tenant: Tenant, periods: list[Period], *, window: bool, run_id: str,
+                  steps: Steps = PLAIN_STEPS, on_period: Callable[[int, int], None] | None = None) -> CloseSummary:
+    """Close ``periods`` in order for every source of the tenant: extract once, stage, build the
+    journals, then publish period after period to the destinations scheduled for that period."""
     summary = CloseSummary(tenant.id, run_id, periods)
     dates = [d for p in periods for d in p.dates()]
     check_closable(tenant, max(dates))
-    with tags(f"tenant:{tenant.id}"):
-        for source in _pms_sources(tenant):
-            settings = tenant.sources[source]
-            if window:  # padded by a day: staging, not the window, decides which day a record belongs to
-                posted = utc_window(min(dates) - timedelta(days=1), max(dates) + timedelta(days=1),
-                                    tenant.timezone, tenant.business_day_cutoff)
-                extracted = extract_task(tenant, source, None, posted)
-            else:
-                since = day_start(min(dates) - timedelta(days=settings.lookback_days), tenant.timezone,
-                                  tenant.business_day_cutoff)
-                extracted = extract_task(tenant, source, since, None)
-            staged = stage_task(tenant, source, extracted.load_ids, run_id)
-            summary.extracts.append(extracted)
-            summary.stages.append(staged)
-            summary.journals.append(journal_task(tenant, source, dates, staged.touched_dates, run_id))
-        summary.exports = _export_in_order(tenant, periods, run_id)
-    _summarise(tenant, summary)
-    return summary
-
-
-def _export_in_order(tenant: Tenant, periods: list[Period], run_id: str) -> list[ExportResult]:
+    for source in sorted(tenant.sources):
+        settings = tenant.sources[source]
+        if window:  # padded by a day: staging, not the window, decides which day a record belongs to
+            posted = utc_window(min(dates) - timedelta(days=1), max(dates) + timedelta(days=1),
+                                tenant.timezone, tenant.business_day_cutoff)
+            extracted = steps.extract(tenant, source, None, posted)
+        else:
+            since = day_start(min(dates) - timedelta(days=settings.lookback_days), tenant.timezone,
+                              tenant.business_day_cutoff)
+            extracted = steps.extract(tenant, source, since, None)
+        staged = steps.stage(tenant, source, extracted.load_ids, run_id)
+        summary.extracts.append(extracted)
+        summary.stages.append(staged)
+        summary.journals.append(steps.journal(tenant, source, dates, staged.touched_dates, run_id))
     schedule = SCHEDULE_OF_PERIOD[periods[0].kind]
     destinations = sorted(n for n, d in tenant.destinations.items() if d.schedule == schedule)
     if not destinations:
         _logger().info("no destination of tenant %s is scheduled %s; nothing exported", tenant.id, schedule)
-        return []
-    progress = create_progress_artifact(0.0, description=f"{tenant.id}: periods exported") if len(periods) > 1 else None
-    results = []
     for index, period in enumerate(periods, start=1):
         for destination in destinations:
-            results.append(export_task(tenant, destination, period, run_id))
-        if progress:
-            update_progress_artifact(progress, 100.0 * index / len(periods))
-    return results
-
-
-def _summarise(tenant: Tenant, summary: CloseSummary) -> None:
-    """Trial balance, rejects, suspense and export manifest as Prefect artifacts."""
+            summary.exports.append(steps.export(tenant, destination, period, run_id))
+        if on_period:
+            on_period(index, len(periods))
     with opened(tenant.duckdb_path()) as con:
         summary.trial_balance = trial_balance(entry_lines(con, tenant, summary.start, summary.end))
-        rejects = reject_store.open_rejects(con)
+        summary.open_rejects_frame = reject_store.open_rejects(con)
         summary.held_back = sorted({(s, d) for s in tenant.sources for d in reject_store.held_back_dates(con, s)})
-    summary.open_rejects = rejects.height
+    summary.open_rejects = summary.open_rejects_frame.height
+    return summary
+
+
+def run_close(tenant: Tenant, periods: list[Period], *, window: bool) -> CloseSummary:
+    """Inside a flow: the close as Prefect tasks tagged ``tenant:<id>``, then the run's artifacts."""
+    progress = None
+    if len(periods) > 1:
+        progress = create_progress_artifact(0.0, description=f"{tenant.id}: periods closed")
+
+    def advance(done: int, total: int) -> None:
+        if progress:
+            update_progress_artifact(progress, 100.0 * done / total)
+
+    with tags(f"tenant:{tenant.id}"):
+        summary = close_periods(tenant, periods, window=window, run_id=current_run_id(), steps=TASK_STEPS,
+                                on_period=advance)
+    publish_artifacts(tenant, summary)
+    return summary
+
+
+def publish_artifacts(tenant: Tenant, summary: CloseSummary) -> None:
+    """Trial balance, rejects and suspense, and the export manifest as Prefect markdown artifacts."""
     key = tenant.id.replace("_", "-")
     create_markdown_artifact(
         trial_balance_markdown(summary.trial_balance, f"Trial balance {tenant.id} {summary.start}..{summary.end}"),
         key=f"{key}-trial-balance", description=f"Trial balance of {tenant.name}, {summary.start}..{summary.end}")
-    shown = rejects.select("business_date", "source", "table_name", "record_id", "column_name", "value", "reason")
+    rejects = summary.open_rejects_frame.select("business_date", "source", "table_name", "record_id",
+                                                "column_name", "value", "reason")
     create_markdown_artifact(
         f"## Open rejects: {rejects.height}\n\nDays held back from export: "
-        f"{', '.join(f'{d} ({s})' for s, d in summary.held_back) or 'none'}\n\n" + frame_table(shown)
+        f"{', '.join(f'{d} ({s})' for s, d in summary.held_back) or 'none'}\n\n" + frame_table(rejects)
         + ("\n\n## Posted to suspense\n\n" + frame_table(summary.suspense) if summary.suspense.height else ""),
         key=f"{key}-rejects", description="Records quarantined in the rejects table, and suspense postings")
     files = [(e.destination, e.period.key, f.path.name, f.entries, f.lines, "new" if f.new_batch else "unchanged",
               f.sha256[:12]) for e in summary.exports for f in e.files]
     create_markdown_artifact(
         "## Export manifest\n\n" + markdown_table(files, ["destination", "period", "file", "entries", "lines",
-                                                          "batch", "sha256"]),
+                                                           "batch", "sha256"]),
         key=f"{key}-export-manifest", description="Files published by this run")

@@ -51,7 +51,9 @@ def _audited_session():
     from dlt.sources.helpers.requests import Client
 
     session = Client(request_timeout=30, request_max_attempts=3, request_backoff_factor=0.5).session
-    session.hooks["response"].append(http_audit.requests_hook)
+    adapter = http_audit.audited_adapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
 
 

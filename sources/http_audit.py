@@ -61,9 +61,24 @@ def record(method: str, url: str, headers: dict, body: bytes | str | None, statu
         log.write(line + "\n")
 
 
-def requests_hook(response, *args, **kwargs):
-    """A ``requests`` response hook (dlt's REST client is built on requests)."""
-    request = response.request
-    record(request.method, request.url, dict(request.headers), request.body, response.status_code,
-           response.elapsed.total_seconds() * 1000)
-    return response
+def audited_adapter():
+    """A ``requests`` transport adapter that logs every exchange (dlt's REST client is built on
+    requests; response hooks are not enough, since a request's own hooks replace the session's)."""
+    import time
+
+    from requests.adapters import HTTPAdapter
+
+    class AuditAdapter(HTTPAdapter):
+        def send(self, request, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                response = super().send(request, *args, **kwargs)
+            except Exception:
+                record(request.method, request.url, dict(request.headers), request.body, None,
+                       (time.perf_counter() - started) * 1000)
+                raise
+            record(request.method, request.url, dict(request.headers), request.body, response.status_code,
+                   (time.perf_counter() - started) * 1000)
+            return response
+
+    return AuditAdapter()

@@ -25,6 +25,7 @@ class Hotel:
     def __init__(self, root: Path, *, start: date = date(2026, 3, 1), end: date = date(2026, 3, 31),
                  rooms: int = 10, seed: int = 7, **tenant_changes) -> None:
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.spec = HotelSpec(seed=seed, timezone="Europe/Paris", history_start=start, history_end=end, rooms=rooms)
         self.store = PmsStore.from_spec(self.spec)
         self.server = DemoPmsServer(self.store).start()

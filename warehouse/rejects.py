@@ -21,7 +21,8 @@ from warehouse.db import insert, query, read_model, run
 
 def _reject_id(row: dict) -> str:
     key = "\x1f".join(str(row.get(k) or "") for k in ("stage", "source", "table_name", "record_id",
-                                                        "record_version", "column_name", "value", "reason"))
+                                                        "record_version", "column_name", "value", "reason",
+                                                        "payload"))
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 

@@ -24,7 +24,7 @@ import bisect
 import threading
 import time as _time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -67,6 +67,9 @@ class PmsStore:
         self._cache: dict[tuple[str, datetime], tuple[list[tuple], list[_Version]]] = {}
         self._lock = threading.Lock()
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        # Fault injection for tests: more bodies served right after a record's current version,
+        # as PMSs with offset paging repeat records, or send two bodies for one version.
+        self.also_deliver: dict[str, list[dict]] = {}
 
     @classmethod
     def from_spec(cls, spec: HotelSpec, clock: Callable[[], datetime] | None = None) -> PmsStore:
@@ -170,6 +173,7 @@ def create_app(store: PmsStore) -> Starlette:
             if bounds["posted_to"] and (version.posted_at is None or version.posted_at >= bounds["posted_to"]):
                 continue
             page.append(version)
+            page.extend(replace(version, record=body) for body in store.also_deliver.get(version.record_id, []))
         # The cursor is the last record *scanned* (kept or filtered out), so the next
         # page goes on from there.
         more = index < len(rows)

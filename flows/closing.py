@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
-from destinations.export import ExportResult, export_period
+from destinations.export import ExportResult, export_period, held_back, validate_pending
 from flows.reporting import frame_table, markdown_table, trial_balance_markdown
 from schemas.tenant import Tenant
 from sources.extract import ExtractResult, extract
@@ -92,13 +92,25 @@ def journal_step(tenant: Tenant, source: str, dates: list[date], touched: list[d
     return result
 
 
-def export_step(tenant: Tenant, destination: str, period: Period, run_id: str) -> ExportResult:
+def publish_step(tenant: Tenant, destinations: list[str], periods: list[Period], run_id: str,
+                 on_period: Callable[[int, int], None] | None = None) -> list[ExportResult]:
+    """Publish every period, in order, to each destination: one connection, one transaction per
+    period and destination, so a crash leaves whole periods behind and a rerun goes on from there."""
+    results = []
     with opened(tenant.duckdb_path()) as con:
-        result = export_period(con, tenant, destination, period, run_id=run_id, now=_now())
-    for file in result.files:
-        if file.new_batch:
-            _logger().info("exported %s: %d entries, %d lines", file.path, file.entries, file.lines)
-    return result
+        held = held_back(con, tenant)
+        validate_pending(con, tenant, destinations, periods[-1].end, held)
+        for index, period in enumerate(periods, start=1):
+            for destination in destinations:
+                result = export_period(con, tenant, destination, period, run_id=run_id, now=_now(), held=held,
+                                       validated=True)
+                for file in result.files:
+                    if file.new_batch:
+                        _logger().info("exported %s: %d entries, %d lines", file.path, file.entries, file.lines)
+                results.append(result)
+            if on_period:
+                on_period(index, len(periods))
+    return results
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,7 @@ class Steps:
     extract: Callable = extract_step
     stage: Callable = stage_step
     journal: Callable = journal_step
-    export: Callable = export_step
+    publish: Callable = publish_step
 
 
 PLAIN_STEPS = Steps()
@@ -117,8 +129,8 @@ TASK_STEPS = Steps(
                  task_run_name="extract {source}"),
     stage=task(stage_step, name="stage", cache_policy=NO_CACHE, task_run_name="stage {source}"),
     journal=task(journal_step, name="build journals", cache_policy=NO_CACHE, task_run_name="journals {source}"),
-    export=task(export_step, name="export", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10,
-                task_run_name="export {destination} {period.key}"),
+    publish=task(publish_step, name="publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10,
+                 task_run_name="publish {destinations}"),
 )
 
 
@@ -185,13 +197,10 @@ def close_periods(tenant: Tenant, periods: list[Period], *, window: bool, run_id
         summary.journals.append(steps.journal(tenant, source, dates, staged.touched_dates, run_id))
     schedule = SCHEDULE_OF_PERIOD[periods[0].kind]
     destinations = sorted(n for n, d in tenant.destinations.items() if d.schedule == schedule)
-    if not destinations:
+    if destinations:
+        summary.exports = steps.publish(tenant, destinations, periods, run_id, on_period)
+    else:
         _logger().info("no destination of tenant %s is scheduled %s; nothing exported", tenant.id, schedule)
-    for index, period in enumerate(periods, start=1):
-        for destination in destinations:
-            summary.exports.append(steps.export(tenant, destination, period, run_id))
-        if on_period:
-            on_period(index, len(periods))
     with opened(tenant.duckdb_path()) as con:
         summary.trial_balance = trial_balance(entry_lines(con, tenant, summary.start, summary.end))
         summary.open_rejects_frame = reject_store.open_rejects(con)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from schemas.tenant import DemoPmsSource, Tenant
 from sources import http_audit
@@ -79,7 +79,10 @@ def extract(tenant: Tenant, source_name: str, *, updated_since: datetime | None 
 
             spec = HotelSpec(seed=settings.seed, timezone=tenant.timezone, history_start=settings.history_start,
                              history_end=settings.history_end, rooms=settings.rooms, currency=tenant.currency)
-            url = stack.enter_context(DemoPmsServer(PmsStore.from_spec(spec))).url
+            # The hotel as it is when the extraction starts: one consistent snapshot for every page.
+            store = PmsStore.from_spec(spec)
+            store.set_clock(datetime.now(UTC))
+            url = stack.enter_context(DemoPmsServer(store)).url
         if url is None:
             raise ExtractError(f"source {source_name}: set base_url, or embedded = true")
         source = demo_pms_source(url, page_size=settings.page_size, report=report, updated_since=updated_since,

@@ -22,7 +22,6 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from schemas.money import format_money
 from transforms.journal import BUILT_LINE_SCHEMA
 
 BUILT_LINE_COLUMNS = list(BUILT_LINE_SCHEMA)  # business_date first
@@ -40,14 +39,24 @@ def reversal_id(reversed_entry_id: str) -> str:
     return f"{reversed_entry_id}-R"
 
 
+def content_hashes(lines: pl.DataFrame, by: str) -> dict:
+    """Hash of what each group of lines says (not its id or date), line by line in order.
+
+    One canonical text per line (money as printed, e.g. ``909.10``), joined per group, SHA-256'd:
+    a single pass for any number of entries.
+    """
+    if lines.is_empty():
+        return {}
+    text = lines.sort(by, "line_no").select(
+        by,
+        pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in CONTENT_COLUMNS], separator="\x1f")
+        .alias("text"),
+    ).group_by(by, maintain_order=True).agg(pl.col("text").str.join("\x1e"))
+    return {key: hashlib.sha256(value.encode()).hexdigest() for key, value in text.iter_rows()}
+
+
 def content_hash(lines: pl.DataFrame) -> str:
-    """Hash of what an entry says (not of its id or date), line by line in order."""
-    digest = hashlib.sha256()
-    for row in lines.sort("line_no").select(CONTENT_COLUMNS).iter_rows():
-        digest.update("\x1f".join("" if v is None else format_money(v) if k in ("debit", "credit") else str(v)
-                                  for k, v in zip(CONTENT_COLUMNS, row)).encode())
-        digest.update(b"\x1e")
-    return digest.hexdigest()
+    return content_hashes(lines.with_columns(pl.lit(0).alias("__entry")), "__entry")[0]
 
 
 def entry_date_for(business_date: date, closed_through: date | None) -> date:
@@ -80,44 +89,47 @@ def plan_versions(*, tenant: str, source: str, built: pl.DataFrame, dates: list[
                   closed_through: date | None = None) -> VersionPlan:
     """Compare the journals just built for ``dates`` with what is stored for them.
 
+    The loop over days only looks at entry headers; lines are hashed and given their entry ids
+    in whole-frame operations, so a three-year backfill costs little more than one day.
+
     ``built`` has one group of lines per business date (absent = empty day).
     ``stored_entries`` has ENTRY_SCHEMA plus ``exported`` (bool) for these dates;
     ``stored_lines`` the lines of exported entries (needed to reverse them).
     """
-    built_by_date = built.partition_by("business_date", as_dict=True, maintain_order=True)
-    stored_by_date = stored_entries.partition_by("business_date", as_dict=True, maintain_order=True)
-    lines_by_entry = stored_lines.partition_by("entry_id", as_dict=True, maintain_order=True)
+    new_hashes = content_hashes(built, "business_date")
+    line_counts = dict(built.group_by("business_date").len().iter_rows()) if built.height else {}
+    stored_by_date: dict[date, list[dict]] = {}
+    for entry in stored_entries.filter(pl.col("exported")).sort("version").iter_rows(named=True):
+        stored_by_date.setdefault(entry["business_date"], []).append(entry)
     wanted_entries: list[dict] = []
-    wanted_lines: list[pl.DataFrame] = []
+    reversal_lines: list[pl.DataFrame] = []
     reversed_ids: list[str] = []
     for day in sorted(set(dates)):
-        new = built_by_date.get((day,))
-        stored = stored_by_date.get((day,))
-        exported = [] if stored is None else stored.filter(pl.col("exported")).sort("version").to_dicts()
+        exported = stored_by_date.get(day, [])
         reversed_already = {e["reverses"] for e in exported if e["kind"] == "reversal"}
         booked = [e for e in exported if e["kind"] != "reversal" and e["entry_id"] not in reversed_already]
         active = booked[-1] if booked else None
         next_version = max((e["version"] for e in exported), default=0) + 1
-        new_hash = content_hash(new) if new is not None else None
+        new_hash = new_hashes.get(day)
         if active is not None and active["content_hash"] == new_hash:
             continue
         dated = entry_date_for(day, closed_through)
         if active is not None:
             rev_id = reversal_id(active["entry_id"])
-            rev_lines = _reversal_lines(lines_by_entry[(active["entry_id"],)], active["entry_id"], day)
+            lines = _reversal_lines(stored_lines.filter(pl.col("entry_id") == active["entry_id"]),
+                                    active["entry_id"], day)
             wanted_entries.append({"entry_id": rev_id, "business_date": day, "entry_date": dated,
                                    "version": active["version"], "kind": "reversal",
-                                   "reverses": active["entry_id"], "content_hash": content_hash(rev_lines),
-                                   "line_count": rev_lines.height})
-            wanted_lines.append(rev_lines.select(BUILT_LINE_COLUMNS).with_columns(pl.lit(rev_id).alias("entry_id"),
-                                                       pl.lit(dated).alias("entry_date")))
+                                   "reverses": active["entry_id"], "content_hash": content_hash(lines),
+                                   "line_count": lines.height})
+            reversal_lines.append(lines.select(BUILT_LINE_COLUMNS).with_columns(
+                pl.lit(rev_id).alias("entry_id"), pl.lit(dated).alias("entry_date")))
             reversed_ids.append(active["entry_id"])
-        if new is not None:
-            new_id = entry_id(tenant, source, day, next_version)
-            wanted_entries.append({"entry_id": new_id, "business_date": day, "entry_date": dated,
-                                   "version": next_version, "kind": "original" if next_version == 1 else "correction",
-                                   "reverses": None, "content_hash": new_hash, "line_count": new.height})
-            wanted_lines.append(new.select(BUILT_LINE_COLUMNS).with_columns(pl.lit(new_id).alias("entry_id"), pl.lit(dated).alias("entry_date")))
+        if new_hash is not None:
+            wanted_entries.append({"entry_id": entry_id(tenant, source, day, next_version), "business_date": day,
+                                   "entry_date": dated, "version": next_version,
+                                   "kind": "original" if next_version == 1 else "correction", "reverses": None,
+                                   "content_hash": new_hash, "line_count": line_counts[day]})
 
     wanted = pl.DataFrame(wanted_entries, schema=ENTRY_SCHEMA)
     drafts = (stored_entries.filter(~pl.col("exported")).select(list(ENTRY_SCHEMA))
@@ -128,6 +140,9 @@ def plan_versions(*, tenant: str, source: str, built: pl.DataFrame, dates: list[
     deleted = drafts.join(keep, on=identity, how="anti")
     to_delete = deleted.get_column("entry_id").to_list()
     changed = set(to_insert.get_column("business_date").to_list()) | set(deleted.get_column("business_date").to_list())
-    new_lines = (pl.concat(wanted_lines, how="vertical_relaxed").join(to_insert.select("entry_id"), on="entry_id")
-                 if wanted_lines else pl.DataFrame())
+    built_entries = to_insert.filter(pl.col("kind") != "reversal").select("business_date", "entry_id", "entry_date")
+    new_lines = pl.concat([
+        built.select(BUILT_LINE_COLUMNS).join(built_entries, on="business_date", how="inner", maintain_order="left"),
+        *reversal_lines,
+    ], how="vertical_relaxed").join(to_insert.select("entry_id"), on="entry_id", how="semi", maintain_order="left")
     return VersionPlan(sorted(to_delete), to_insert, new_lines, sorted(changed), reversed_ids)

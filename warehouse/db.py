@@ -48,6 +48,11 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) ->
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    names = [table_name(model) for model in CANONICAL_MODELS]
+    present = run(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+                       "AND table_name IN (SELECT unnest(?::VARCHAR[]))", [names])[0][0]
+    if present == len(names):
+        return
     for model in CANONICAL_MODELS:
         run(con, create_table_sql(model))
 

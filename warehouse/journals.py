@@ -16,29 +16,33 @@ from transforms.versions import ENTRY_SCHEMA, VersionPlan, plan_versions
 from warehouse import rejects as reject_store
 from warehouse.db import insert, query, read_model, run, transaction
 
-_DATES = "business_date BETWEEN ? AND ? AND business_date IN (SELECT unnest(?::DATE[]))"
-
-
-def _date_params(dates: list[date]) -> list:
-    return [min(dates), max(dates), sorted(dates)]
+def _in_days(dates: list[date], column: str = "business_date") -> tuple[str, list]:
+    """SQL condition (and parameters) for ``column`` being one of ``dates``: a plain range when
+    the days are contiguous (the usual close or backfill), which DuckDB prunes with zone maps."""
+    first, last = min(dates), max(dates)
+    if len(set(dates)) == (last - first).days + 1:
+        return f"{column} BETWEEN ? AND ?", [first, last]
+    return f"{column} BETWEEN ? AND ? AND {column} IN (SELECT unnest(?::DATE[]))", [first, last, sorted(set(dates))]
 
 
 def sales_totals(con: duckdb.DuckDBPyConnection, source: str, dates: list[date]) -> pl.DataFrame:
     # DuckDB sums DECIMAL(18,2) into DECIMAL(38,2); cast back to the canonical money type.
+    condition, params = _in_days(dates)
     return query(con, f"""
         SELECT business_date, category, vat_rate, sum(amount)::DECIMAL(18,2) AS amount, count(*) AS lines
-        FROM sales_line WHERE source = ? AND {_DATES}
+        FROM sales_line WHERE source = ? AND {condition}
         GROUP BY ALL ORDER BY ALL
-    """, [source, *_date_params(dates)])
+    """, [source, *params])
 
 
 def payment_totals(con: duckdb.DuckDBPyConnection, source: str, dates: list[date]) -> pl.DataFrame:
+    condition, params = _in_days(dates)
     return query(con, f"""
         SELECT business_date, kind, method, partner_id, any_value(partner_name) AS partner_name,
                sum(amount)::DECIMAL(18,2) AS amount, count(*) AS lines
-        FROM payment WHERE source = ? AND {_DATES}
+        FROM payment WHERE source = ? AND {condition}
         GROUP BY business_date, kind, method, partner_id ORDER BY ALL
-    """, [source, *_date_params(dates)])
+    """, [source, *params])
 
 
 def build_from_db(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, dates: list[date]) -> DailyJournals:
@@ -49,13 +53,14 @@ def build_from_db(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, d
 def stored_entries(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str,
                    dates: list[date]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Entries of these days with an ``exported`` flag, and the lines of the exported ones."""
+    condition, params = _in_days(dates, "e.business_date")
     entries = query(con, f"""
         SELECT e.entry_id, e.business_date, e.entry_date, e.version, e.kind, e.reverses, e.content_hash,
                e.line_count, EXISTS (SELECT 1 FROM export_log x WHERE x.object_type = 'journal_entry'
                                      AND x.object_id = e.entry_id) AS exported
-        FROM journal_entry e WHERE e.tenant = ? AND e.source = ? AND {_DATES.replace('business_date', 'e.business_date')}
+        FROM journal_entry e WHERE e.tenant = ? AND e.source = ? AND {condition}
         ORDER BY e.business_date, e.version, e.entry_id
-    """, [tenant.id, source, *_date_params(dates)])
+    """, [tenant.id, source, *params])
     entries = entries.cast({**ENTRY_SCHEMA, "exported": pl.Boolean})  # type: ignore[arg-type]
     exported_ids = entries.filter(pl.col("exported")).get_column("entry_id").to_list()
     lines = read_model(con, JournalLine, "entry_id IN (SELECT unnest(?::VARCHAR[]))", [exported_ids],
@@ -66,8 +71,8 @@ def stored_entries(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str,
 def closed_days(con: duckdb.DuckDBPyConnection, source: str, dates: list[date]) -> set[date]:
     if not dates:
         return set()
-    rows = run(con, f"SELECT business_date FROM closed_day WHERE source = ? AND {_DATES}",
-               [source, *_date_params(dates)])
+    condition, params = _in_days(dates)
+    rows = run(con, f"SELECT business_date FROM closed_day WHERE source = ? AND {condition}", [source, *params])
     return {row[0] for row in rows}
 
 
@@ -125,8 +130,9 @@ def close_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, date
                     [plan.delete_entry_ids])
         insert(con, JournalEntry, entry_rows)
         insert(con, JournalLine, lines)
-        reject_store.replace_open(con, journal_rejects, scope_sql=f"stage = 'journal' AND source = ? AND {_DATES}",
-                                  scope_params=[source, *_date_params(days)], run_id=run_id)
+        condition, params = _in_days(days)
+        reject_store.replace_open(con, journal_rejects, scope_sql=f"stage = 'journal' AND source = ? AND {condition}",
+                                  scope_params=[source, *params], run_id=run_id)
         known = closed_days(con, source, days)
         insert(con, ClosedDay, pl.DataFrame({"business_date": [d for d in days if d not in known]},
                                             schema={"business_date": pl.Date}).with_columns(

@@ -1,14 +1,13 @@
 """The Prefect flows for real, on one test harness per session."""
 
 import tomllib
-from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import tomli_w
 
-from flows.closing import PLAIN_STEPS, close_periods, export_step
+from flows.closing import close_periods
 from transforms.periods import periods_between
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -89,18 +88,15 @@ def test_a_backfill_resumes_after_a_crash_without_duplicating_anything(hotel, tm
     from flows.backfill import backfill
 
     start, end = date(2026, 3, 2), date(2026, 3, 8)
-    calls = []
 
-    def crash_on_the_fourth_day(tenant, destination, period, run_id):
-        calls.append(period)
-        if len(calls) == 4:
+    def worker_lost_after_three_days(done: int, total: int) -> None:
+        if done == 3:
             raise RuntimeError("worker lost")
-        return export_step(tenant, destination, period, run_id)
 
     hotel.morning_after(end + timedelta(days=20))
     with pytest.raises(RuntimeError, match="worker lost"):
         close_periods(hotel.tenant, periods_between(start, end, "day"), window=True, run_id="crashed",
-                      steps=replace(PLAIN_STEPS, export=crash_on_the_fourth_day))
+                      on_period=worker_lost_after_three_days)
     before = {p.name: p.stat().st_mtime_ns for p in hotel.export_dir().iterdir()}
     assert len([n for n in before if n.endswith(".csv")]) == 3
 

@@ -1,0 +1,9 @@
+"""``python -m bench [--size smoke|full|N]``: every benchmark in turn, one JSON line each."""
+
+import sys
+
+from bench import backfill, journal
+
+if __name__ == "__main__":
+    for bench in (journal, backfill):
+        bench.main(sys.argv[1:])

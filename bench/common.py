@@ -1,0 +1,74 @@
+"""Shared plumbing: sizes, child processes that report time and peak memory, the JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / ".data"
+
+
+def parse_size(name: str, sizes: dict[str, int], argv: list[str] | None = None) -> tuple[str, int]:
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}")
+    parser.add_argument("--size", default="full", help=f"smoke, full or a number ({sizes})")
+    args = parser.parse_args(argv)
+    size = sizes.get(args.size)
+    if size is None:
+        try:
+            size = int(args.size)
+        except ValueError:
+            parser.error(f"--size {args.size!r}: expected smoke, full or a number")
+    return args.size, size
+
+
+def measure(call: Callable[[], object], repeat: int = 1) -> dict:
+    """Best wall time of ``repeat`` calls and this process's peak RSS, as a dict (in the child)."""
+    best = None
+    result = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = call()
+        elapsed = time.perf_counter() - started
+        best = elapsed if best is None else min(best, elapsed)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": round(best, 3), "peak_rss_mb": round(peak_kb / 1024), "result": result}
+
+
+def in_child(module: str, role: str, *args: str, env: dict | None = None) -> dict:
+    """Run ``python -m <module> --child <role> ...`` and read the JSON it prints last."""
+    command = [sys.executable, "-m", module, "--child", role, *args]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"{module} {role} failed with exit code {done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def child_role(argv: list[str]) -> tuple[str, list[str]] | None:
+    if len(argv) >= 2 and argv[0] == "--child":
+        return argv[1], argv[2:]
+    return None
+
+
+def report(bench: str, size: int, ours: dict, baseline_name: str, baseline: dict, rows: int, **extra) -> dict:
+    line = {
+        "bench": bench,
+        "size": size,
+        "seconds": ours["seconds"],
+        "rows_per_s": round(rows / ours["seconds"]) if ours["seconds"] else None,
+        "peak_rss_mb": ours["peak_rss_mb"],
+        "baseline": baseline_name,
+        "baseline_seconds": baseline["seconds"],
+        "baseline_peak_rss_mb": baseline["peak_rss_mb"],
+        "ratio_vs_baseline": round(ours["seconds"] / baseline["seconds"], 2) if baseline["seconds"] else None,
+        **extra,
+    }
+    print(json.dumps(line), flush=True)
+    return line

@@ -10,6 +10,7 @@ accountant can tell "nothing happened" from "nothing arrived".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -20,12 +21,12 @@ import polars as pl
 from destinations import tracking
 from destinations.delivery.local import publish, sha256_of
 from destinations.exports import journal_csv
-from schemas.tables import JournalLine
+from schemas.tables import JournalLine, polars_schema
 from schemas.tenant import Tenant
 from schemas.validate import require_valid
 from transforms.periods import Period
 from warehouse import rejects as reject_store
-from warehouse.db import read_model, run, transaction
+from warehouse.db import query, transaction
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,6 @@ class ExportResult:
     held_back: list[tuple[str, date]] = field(default_factory=list)
 
 
-def _lines_of(con: duckdb.DuckDBPyConnection, entry_ids: list[str], order: list[str]) -> pl.DataFrame:
-    lines = read_model(con, JournalLine, "entry_id IN (SELECT unnest(?::VARCHAR[]))", [entry_ids])
-    rank = pl.DataFrame({"entry_id": order, "__rank": list(range(len(order)))},
-                        schema={"entry_id": pl.String, "__rank": pl.Int64})
-    return lines.join(rank, on="entry_id").sort("__rank", "line_no").drop("__rank")
-
-
 def _publish_batch(folder: Path, tenant: Tenant, system_id: str, batch_id: str, name: str, period: Period,
                    lines: pl.DataFrame) -> tuple[bytes, bool, Path]:
     content = journal_csv.render(lines)
@@ -66,78 +60,111 @@ def _publish_batch(folder: Path, tenant: Tenant, system_id: str, batch_id: str, 
     return content, written, manifest_path
 
 
-def export_period(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: str, period: Period, *,
-                  run_id: str, now: datetime, held: dict[str, set[date]] | None = None,
-                  validated: bool = False) -> ExportResult:
-    """Publish ``period`` to ``destination``.
+_FILE_ORDER = "e.entry_date, e.business_date, e.source, e.version, e.entry_id, l.line_no"
+_LINE_COLUMNS = ", ".join(f"l.{c}" for c in JournalLine.to_schema().columns)
 
-    When many periods are exported in a row the caller passes ``held`` (source -> held-back days)
-    and, having run ``validate_pending`` once for all of them, ``validated=True``.
+
+def _published(con: duckdb.DuckDBPyConnection, tenant: Tenant, system_id: str,
+               periods: list[Period]) -> tuple[dict[str, list[dict]], dict[str, pl.DataFrame]]:
+    """Batches already published for these periods (by period key) and their lines in file order."""
+    batches = query(con, """
+        SELECT * FROM export_batch WHERE tenant = ? AND system_id = ? AND period_kind = ?
+          AND period_start >= ? AND period_end <= ?
+        ORDER BY created_at, batch_id
+    """, [tenant.id, system_id, periods[0].kind, periods[0].start, periods[-1].end])
+    wanted = {p.key for p in periods}
+    by_key: dict[str, list[dict]] = {}
+    for batch in batches.iter_rows(named=True):
+        key = Period(batch["period_start"], batch["period_end"], batch["period_kind"]).key
+        if key in wanted:
+            by_key.setdefault(key, []).append(batch)
+    lines = query(con, f"""
+        SELECT x.batch_id, {_LINE_COLUMNS} FROM export_log x
+        JOIN journal_entry e ON e.entry_id = x.object_id JOIN journal_line l ON l.entry_id = x.object_id
+        WHERE x.tenant = ? AND x.system_id = ? AND x.object_type = 'journal_entry'
+          AND x.batch_id IN (SELECT unnest(?::VARCHAR[]))
+        ORDER BY x.batch_id, {_FILE_ORDER}
+    """, [tenant.id, system_id, [b["batch_id"] for found in by_key.values() for b in found]])
+    lines_by_batch = {key[0]: frame.drop("batch_id").cast(polars_schema(JournalLine))
+                      for key, frame in lines.partition_by("batch_id", as_dict=True).items()} if lines.height else {}
+    return by_key, lines_by_batch
+
+
+def export_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: str, periods: list[Period], *,
+                   run_id: str, now: datetime, on_period: Callable[[int, int], None] | None = None
+                   ) -> list[ExportResult]:
+    """Publish ``periods`` in order to ``destination``: one transaction per period, so a crash leaves
+    whole periods behind and a rerun goes on from there (rewriting the earlier ones byte for byte).
+
+    Everything needed is read up front (what was published, what is pending, their lines), and the
+    pending lines pass the JournalLine model once -- the last gate before data leaves.
     """
     settings = tenant.destinations[destination]
     folder = tenant.destination_path(destination)
     system_id = destination
-    base = f"{system_id}:{period.key}"
-    result = ExportResult(destination, period)
-
-    earlier = tracking.batches_for(con, tenant.id, system_id, base)
-    for batch in earlier.iter_rows(named=True):
-        ids = tracking.entries_in_batch(con, batch["batch_id"])
-        lines = _lines_of(con, ids, _file_order(con, ids))
-        content, written, manifest_path = _publish_batch(folder, tenant, system_id, batch["batch_id"],
-                                                         batch["file_name"], period, lines)
-        if sha256_of(content) != batch["sha256"]:
-            raise RuntimeError(f"{batch['file_name']}: regenerated content differs from the exported file "
-                               f"(sha256 {batch['sha256']}); exported entries must never change")
-        result.files.append(ExportedFile(batch["batch_id"], folder / batch["file_name"], manifest_path,
-                                         batch["entry_count"], batch["line_count"], batch["sha256"], False, written))
-
-    if held is None:
-        held = held_back(con, tenant)
-    pending = tracking.pending_entries(con, tenant.id, system_id, period.end, held)
-    result.held_back.extend(sorted((s, d) for s, days in held.items() for d in days if d <= period.end))
-    if earlier.height and pending.is_empty():
-        return result
-
-    sequence = earlier.height + 1
-    batch_id = base if sequence == 1 else f"{base}_{sequence}"
-    name = journal_csv.file_name(settings.file_prefix, tenant.id, period.key, sequence)
-    order = pending.get_column("entry_id").to_list()
-    lines = _lines_of(con, order, order)
-    if lines.height and not validated:
-        require_valid(JournalLine, lines, f"export {name}")  # the last gate before data leaves
-    content, written, manifest_path = _publish_batch(folder, tenant, system_id, batch_id, name, period, lines)
-    batch = {"tenant": tenant.id, "system_id": system_id, "batch_id": batch_id, "period_kind": period.kind,
-             "period_start": period.start, "period_end": period.end, "file_name": name,
-             "sha256": sha256_of(content), "entry_count": len(order), "line_count": lines.height, "run_id": run_id}
-    with transaction(con):
-        tracking.record_batch(con, batch=batch, entries=pending, exported_at=now,
-                              note=f"{name} ({period}) by run {run_id}")
-    result.files.append(ExportedFile(batch_id, folder / name, manifest_path, len(order), lines.height,
-                                     batch["sha256"], True, written))
-    return result
-
-
-def validate_pending(con: duckdb.DuckDBPyConnection, tenant: Tenant, destinations: list[str], up_to: date,
-                     held: dict[str, set[date]]) -> int:
-    """The last gate before data leaves, for everything about to be published up to ``up_to``: every
-    line must pass the JournalLine model (one balanced entry, one side per line, known currency)."""
-    ids: set[str] = set()
-    for destination in destinations:
-        ids |= set(tracking.pending_entries(con, tenant.id, destination, up_to, held).get_column("entry_id").to_list())
-    lines = read_model(con, JournalLine, "entry_id IN (SELECT unnest(?::VARCHAR[]))", [sorted(ids)])
+    held = held_back(con, tenant)
+    published, published_lines = _published(con, tenant, system_id, periods)
+    pending = tracking.pending_entries(con, tenant.id, system_id, periods[-1].end, held)
+    order = pending.get_column("entry_id").to_list() if pending.height else []
+    lines = query(con, f"""
+        SELECT {_LINE_COLUMNS} FROM journal_line l JOIN journal_entry e USING (entry_id)
+        WHERE l.entry_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY {_FILE_ORDER}
+    """, [order]).cast(polars_schema(JournalLine))
     if lines.height:
-        require_valid(JournalLine, lines, f"journal entries to publish up to {up_to}")
-    return lines.height
+        require_valid(JournalLine, lines, f"journal entries to publish to {destination} up to {periods[-1].end}")
+    entry_dates = pending.get_column("entry_date").to_list() if pending.height else []
+    line_ends = lines.group_by("entry_id", maintain_order=True).len().get_column("len").cum_sum().to_list() \
+        if lines.height else []
+    taken = 0  # pending entries are in file order, so each period takes the next run of them
+
+    results = []
+    for index, period in enumerate(periods, start=1):
+        result = ExportResult(destination, period)
+        result.held_back.extend(sorted((s, d) for s, days in held.items() for d in days if d <= period.end))
+        earlier = published.get(period.key, [])
+        for batch in earlier:
+            batch_lines = published_lines.get(batch["batch_id"], lines.clear())
+            content, written, manifest_path = _publish_batch(folder, tenant, system_id, batch["batch_id"],
+                                                             batch["file_name"], period, batch_lines)
+            if sha256_of(content) != batch["sha256"]:
+                raise RuntimeError(f"{batch['file_name']}: regenerated content differs from the exported file "
+                                   f"(sha256 {batch['sha256']}); exported entries must never change")
+            result.files.append(ExportedFile(batch["batch_id"], folder / batch["file_name"], manifest_path,
+                                             batch["entry_count"], batch["line_count"], batch["sha256"], False,
+                                             written))
+        until = taken
+        while until < len(entry_dates) and entry_dates[until] <= period.end:
+            until += 1
+        if until > taken or not earlier:
+            first_line = line_ends[taken - 1] if taken else 0
+            last_line = line_ends[until - 1] if until else 0
+            batch_lines = lines.slice(first_line, last_line - first_line)
+            sequence = len(earlier) + 1
+            batch_id = f"{system_id}:{period.key}" + ("" if sequence == 1 else f"_{sequence}")
+            name = journal_csv.file_name(settings.file_prefix, tenant.id, period.key, sequence)
+            content, written, manifest_path = _publish_batch(folder, tenant, system_id, batch_id, name, period,
+                                                             batch_lines)
+            batch = {"tenant": tenant.id, "system_id": system_id, "batch_id": batch_id, "period_kind": period.kind,
+                     "period_start": period.start, "period_end": period.end, "file_name": name,
+                     "sha256": sha256_of(content), "entry_count": until - taken,
+                     "line_count": batch_lines.height, "run_id": run_id}
+            with transaction(con):
+                tracking.record_batch(con, batch=batch, entries=pending.slice(taken, until - taken), exported_at=now,
+                                      note=f"{name} ({period}) by run {run_id}")
+            result.files.append(ExportedFile(batch_id, folder / name, manifest_path, until - taken,
+                                             batch_lines.height, batch["sha256"], True, written))
+            taken = until
+        results.append(result)
+        if on_period:
+            on_period(index, len(periods))
+    return results
+
+
+def export_period(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: str, period: Period, *,
+                  run_id: str, now: datetime) -> ExportResult:
+    """Publish one period (see ``export_periods``)."""
+    return export_periods(con, tenant, destination, [period], run_id=run_id, now=now)[0]
 
 
 def held_back(con: duckdb.DuckDBPyConnection, tenant: Tenant) -> dict[str, set[date]]:
     return {source: reject_store.held_back_dates(con, source) for source in tenant.sources}
-
-
-def _file_order(con: duckdb.DuckDBPyConnection, entry_ids: list[str]) -> list[str]:
-    rows = run(con, """
-        SELECT entry_id FROM journal_entry WHERE entry_id IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY entry_date, business_date, source, version, entry_id
-    """, [entry_ids])
-    return [row[0] for row in rows]

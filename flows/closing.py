@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
-from destinations.export import ExportResult, export_period, held_back, validate_pending
+from destinations.export import ExportResult, export_periods
 from flows.reporting import frame_table, markdown_table, trial_balance_markdown
 from schemas.tenant import Tenant
 from sources.extract import ExtractResult, extract
@@ -94,22 +94,20 @@ def journal_step(tenant: Tenant, source: str, dates: list[date], touched: list[d
 
 def publish_step(tenant: Tenant, destinations: list[str], periods: list[Period], run_id: str,
                  on_period: Callable[[int, int], None] | None = None) -> list[ExportResult]:
-    """Publish every period, in order, to each destination: one connection, one transaction per
-    period and destination, so a crash leaves whole periods behind and a rerun goes on from there."""
+    """Publish every period, in order, to each destination (see ``export_periods``)."""
     results = []
+    total = len(periods) * len(destinations)
     with opened(tenant.duckdb_path()) as con:
-        held = held_back(con, tenant)
-        validate_pending(con, tenant, destinations, periods[-1].end, held)
-        for index, period in enumerate(periods, start=1):
-            for destination in destinations:
-                result = export_period(con, tenant, destination, period, run_id=run_id, now=_now(), held=held,
-                                       validated=True)
-                for file in result.files:
-                    if file.new_batch:
-                        _logger().info("exported %s: %d entries, %d lines", file.path, file.entries, file.lines)
-                results.append(result)
-            if on_period:
-                on_period(index, len(periods))
+        for number, destination in enumerate(destinations):
+            def progress(done: int, _: int, before: int = number * len(periods)) -> None:
+                if on_period:
+                    on_period(before + done, total)
+
+            exported = export_periods(con, tenant, destination, periods, run_id=run_id, now=_now(),
+                                      on_period=progress)
+            for file in (f for result in exported for f in result.files if f.new_batch):
+                _logger().info("exported %s: %d entries, %d lines", file.path, file.entries, file.lines)
+            results += exported
     return results
 
 

@@ -213,9 +213,13 @@ def run_close(tenant: Tenant, periods: list[Period], *, window: bool) -> CloseSu
     if len(periods) > 1:
         progress = create_progress_artifact(0.0, description=f"{tenant.id}: periods closed")
 
+    shown = [0]
+
     def advance(done: int, total: int) -> None:
-        if progress:
-            update_progress_artifact(progress, 100.0 * done / total)
+        percent = 100 * done // total  # at most a hundred API calls, however many periods
+        if progress and percent > shown[0]:
+            shown[0] = percent
+            update_progress_artifact(progress, float(percent))
 
     with tags(f"tenant:{tenant.id}"):
         summary = close_periods(tenant, periods, window=window, run_id=current_run_id(), steps=TASK_STEPS,

@@ -1,0 +1,23 @@
+"""Benchmarks at smoke size: they run, keep their contract (INTERFACES §7) and check their own results."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = {"bench", "size", "seconds", "rows_per_s", "peak_rss_mb", "baseline", "baseline_seconds",
+        "baseline_peak_rss_mb", "ratio_vs_baseline"}
+
+
+@pytest.mark.parametrize("name", ["journal", "backfill"])
+def test_benchmark_smoke_size_prints_one_json_line(name, prefect_api):
+    done = subprocess.run([sys.executable, "-m", f"bench.{name}", "--size", "smoke"], capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, "PREFECT_API_URL": prefect_api}, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert KEYS <= set(line) and line["bench"] == name
+    assert line["seconds"] > 0 and line["baseline_seconds"] > 0

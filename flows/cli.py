@@ -38,7 +38,7 @@ def _fail(message: str) -> None:
 
 def _quiet_prefect() -> None:
     """Our own progress on the terminal; Prefect's run logs stay in the Prefect UI."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")  # failures are printed by _run, once
     os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -150,6 +150,10 @@ def _run(call):
         problem = state.result(raise_on_failure=False)
         if isinstance(problem, (ConfigError, ValueError)):
             _fail(str(problem))
+        import traceback
+
+        errors.print("".join(traceback.format_exception(problem)) if isinstance(problem, BaseException)
+                     else str(problem), markup=False, soft_wrap=True)
         errors.print(f"[bold red]{state.name}:[/] {problem}", markup=True, soft_wrap=True)
         raise typer.Exit(1)
     return state

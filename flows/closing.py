@@ -57,8 +57,8 @@ def open_business_date(tenant: Tenant, now: datetime | None = None) -> date:
 def check_closable(tenant: Tenant, last: date) -> None:
     running = open_business_date(tenant)
     if last >= running:
-        raise ValueError(f"business day {last} is not over yet in {tenant.timezone} "
-                         f"(the day running now is {running}, closing at {tenant.business_day_cutoff:%H:%M})")
+        raise ValueError(f"business day {last} is not over yet: in {tenant.timezone} the day {running} is "
+                         f"running and closes at {tenant.business_day_cutoff:%H:%M} on {running + timedelta(days=1)}")
 
 
 def extract_step(tenant: Tenant, source: str, updated_since: datetime | None,

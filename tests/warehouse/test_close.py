@@ -197,5 +197,5 @@ def test_a_day_that_is_not_over_cannot_be_closed(hotel):
     from flows.closing import open_business_date
 
     today = open_business_date(hotel.tenant, datetime.now(UTC))
-    with pytest.raises(ValueError, match=f"business day {today} is not over yet in Europe/Paris"):
+    with pytest.raises(ValueError, match=f"business day {today} is not over yet: in Europe/Paris the day"):
         hotel.close_day(today)

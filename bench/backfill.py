@@ -15,7 +15,7 @@ import tomllib
 from datetime import date, timedelta
 from pathlib import Path
 
-from bench.common import DATA, child_role, in_child, parse_size, report
+from bench.common import DATA, peak_mb, report, run_pair
 
 SIZES = {"smoke": 14, "full": 1096}
 FIRST_DAY = date(2023, 1, 1)
@@ -43,7 +43,6 @@ def ours(days: int) -> dict:
 
     from prefect import flow
 
-    from bench.journal import _peak_mb
     from flows.backfill import backfill
 
     @flow
@@ -60,7 +59,7 @@ def ours(days: int) -> dict:
     summary = state.result()
     files = sum(1 for e in summary.exports for f in e.files if f.new_batch)
     assert files == days, f"{files} files for {days} days"
-    return {"seconds": round(seconds, 2), "peak_rss_mb": _peak_mb(), "rows": sum(e.rows for e in summary.extracts),
+    return {"seconds": round(seconds, 2), "peak_rss_mb": peak_mb(), "rows": sum(e.rows for e in summary.extracts),
             "files": files}
 
 
@@ -68,7 +67,6 @@ def baseline(days: int) -> dict:
     import time
     from datetime import UTC, datetime
 
-    from bench.journal import _peak_mb
     from schemas.tenant import load_tenant
     from sources.extract import extract
     from transforms.periods import utc_window
@@ -83,26 +81,19 @@ def baseline(days: int) -> dict:
     extracted = extract(tenant, "pms", posted_window=window)
     with opened(tenant.duckdb_path()) as con:
         stage_source(con, tenant, "pms", extracted.load_ids, run_id="baseline", now=datetime.now(UTC))
-    return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": _peak_mb()}
+    return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": peak_mb()}
 
 
 def main(argv: list[str]) -> None:
-    import json
-
-    role = child_role(argv)
-    if role:
-        name, args = role
-        print(json.dumps((ours if name == "ours" else baseline)(int(args[0]))))
-        return
-    label, days = parse_size("backfill", SIZES, argv)
     env = {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_LOGGING_SERVER_LEVEL": "CRITICAL"}
-    mine = in_child("bench.backfill", "ours", str(days), env=env)
-    bare = in_child("bench.backfill", "baseline", str(days), env=env)
-    per_period_ms = round(1000 * (mine["seconds"] - bare["seconds"]) / days, 1)
-    report("backfill", days, mine, "extract + stage the same window", bare, mine["rows"], periods=days,
-           per_period_ms=per_period_ms, target_seconds=300)
-    for role_name in ("ours", "baseline"):
-        shutil.rmtree(DATA / f"backfill-{days}-{role_name}", ignore_errors=True)
+    measured = run_pair("backfill", SIZES, argv, ours, baseline, env=env)
+    if measured:
+        days, mine, bare = measured
+        per_period_ms = round(1000 * (mine["seconds"] - bare["seconds"]) / days, 1)
+        report("backfill", days, mine, "extract + stage the same window", bare, mine["rows"], periods=days,
+               per_period_ms=per_period_ms, target_seconds=300)
+        for side in ("ours", "baseline"):
+            shutil.rmtree(DATA / f"backfill-{days}-{side}", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -28,17 +28,39 @@ def parse_size(name: str, sizes: dict[str, int], argv: list[str] | None = None) 
     return args.size, size
 
 
-def measure(call: Callable[[], object], repeat: int = 1) -> dict:
-    """Best wall time of ``repeat`` calls and this process's peak RSS, as a dict (in the child)."""
-    best = None
-    result = None
+def best_of(repeat: int, prepare, timed) -> tuple[float, object]:
+    """Best wall time of ``timed(resource)`` over ``repeat`` runs; ``prepare()`` (not timed) is a
+    context manager giving a fresh resource each time, e.g. a new DuckDB connection."""
+    best, result = None, None
     for _ in range(repeat):
-        started = time.perf_counter()
-        result = call()
-        elapsed = time.perf_counter() - started
+        with prepare() as handle:
+            started = time.perf_counter()
+            result = timed(handle)
+            elapsed = time.perf_counter() - started
         best = elapsed if best is None else min(best, elapsed)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": round(best, 3), "peak_rss_mb": round(peak_kb / 1024), "result": result}
+    return round(best, 3), result
+
+
+def peak_mb() -> int:
+    """Peak resident memory of this process so far (each measurement runs in its own child)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def run_pair(name: str, sizes: dict[str, int], argv: list[str], ours: Callable[[int], dict],
+             baseline: Callable[[int], dict], prepare: Callable[[int], None] | None = None,
+             env: dict | None = None) -> tuple[int, dict, dict] | None:
+    """As a child (``--child ours|baseline SIZE``): measure one side and print its JSON. As the
+    parent: read ``--size``, prepare the data, run both sides in children and return their figures."""
+    role = child_role(argv)
+    if role:
+        side, args = role
+        print(json.dumps((ours if side == "ours" else baseline)(int(args[0]))))
+        return None
+    _, size = parse_size(name, sizes, argv)
+    if prepare:
+        prepare(size)
+    return (size, in_child(f"bench.{name}", "ours", str(size), env=env),
+            in_child(f"bench.{name}", "baseline", str(size), env=env))
 
 
 def in_child(module: str, role: str, *args: str, env: dict | None = None) -> dict:

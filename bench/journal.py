@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from datetime import date, timedelta
 
-from bench.common import DATA, child_role, in_child, parse_size, report
+from bench.common import DATA, best_of, peak_mb, report, run_pair
 
 SIZES = {"smoke": 100_000, "full": 10_000_000}
 FIRST_DAY = date(2023, 1, 1)
@@ -70,26 +70,6 @@ def dates() -> list[date]:
     return [FIRST_DAY + timedelta(days=n) for n in range(DAYS)]
 
 
-def _best_of(repeat: int, prepare, timed) -> tuple[float, object]:
-    """Best wall time of ``timed(prepared)``; ``prepare`` (not timed) opens a fresh connection each time."""
-    import time
-
-    best, result = None, None
-    for _ in range(repeat):
-        with prepare() as con:
-            started = time.perf_counter()
-            result = timed(con)
-            elapsed = time.perf_counter() - started
-        best = elapsed if best is None else min(best, elapsed)
-    return round(best, 3), result
-
-
-def _peak_mb() -> int:
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
 def ours(rows: int) -> dict:
     import shutil
     from contextlib import contextmanager
@@ -103,7 +83,7 @@ def ours(rows: int) -> dict:
 
     tenant = load_tenant("demo")
     validate_rows(JournalLine, empty_frame(JournalLine))  # one-time imports (Pandera's backends), not the close
-    build_seconds, journals = _best_of(3, lambda: opened(database(rows)),
+    build_seconds, journals = best_of(3, lambda: opened(database(rows)),
                                        lambda con: build_from_db(con, tenant, "pms", dates()))
     assert journals.rejects.is_empty() and journals.lines.get_column("business_date").n_unique() == DAYS
     copy = database(rows).with_suffix(".close")
@@ -115,14 +95,14 @@ def ours(rows: int) -> dict:
             yield con
 
     try:
-        seconds, closed = _best_of(3, fresh_copy, lambda con: close_days(
+        seconds, closed = best_of(3, fresh_copy, lambda con: close_days(
             con, tenant, "pms", dates(), [], run_id="bench", now=datetime.now(UTC)))
         with opened(copy) as con:
             stored = query(con, "SELECT count(*) AS n FROM journal_line").item()
     finally:
         copy.unlink(missing_ok=True)
     assert closed.inserted == DAYS and stored == journals.lines.height
-    return {"seconds": seconds, "peak_rss_mb": _peak_mb(), "build_seconds": build_seconds, "journal_lines": stored}
+    return {"seconds": seconds, "peak_rss_mb": peak_mb(), "build_seconds": build_seconds, "journal_lines": stored}
 
 
 def baseline(rows: int) -> dict:
@@ -141,24 +121,16 @@ def baseline(rows: int) -> dict:
             params=[FIRST_DAY, dates()[-1]]).to_arrow_table())
         return sales.height + payments.height
 
-    seconds, _ = _best_of(3, lambda: opened(database(rows)), group_by)
-    return {"seconds": seconds, "peak_rss_mb": _peak_mb()}
+    seconds, _ = best_of(3, lambda: opened(database(rows)), group_by)
+    return {"seconds": seconds, "peak_rss_mb": peak_mb()}
 
 
 def main(argv: list[str]) -> None:
-    import json
-
-    role = child_role(argv)
-    if role:
-        name, args = role
-        print(json.dumps((ours if name == "ours" else baseline)(int(args[0]))))
-        return
-    label, rows = parse_size("journal", SIZES, argv)
-    generate(rows)
-    mine = in_child("bench.journal", "ours", str(rows))
-    bare = in_child("bench.journal", "baseline", str(rows))
-    report("journal", rows, mine, "bare DuckDB GROUP BY", bare, rows, build_seconds=mine["build_seconds"],
-           journal_lines=mine["journal_lines"], target_rows_per_s=2_000_000, target_ratio=2.0)
+    measured = run_pair("journal", SIZES, argv, ours, baseline, prepare=generate)
+    if measured:
+        rows, mine, bare = measured
+        report("journal", rows, mine, "bare DuckDB GROUP BY", bare, rows, build_seconds=mine["build_seconds"],
+               journal_lines=mine["journal_lines"], target_rows_per_s=2_000_000, target_ratio=2.0)
 
 
 if __name__ == "__main__":

@@ -75,9 +75,6 @@ def _payload(frame: pl.DataFrame) -> pl.Expr:
 def _field_problems(frame: pl.DataFrame, table: str, currency: str) -> pl.DataFrame:
     """One row per (record, problem): invalid values, missing values, values out of their domain."""
     rules: list[tuple[pl.Expr, str, pl.Expr, pl.Expr]] = []
-    invalid = set()
-    if frame.get_column("lf_invalid").is_not_null().any():
-        invalid = {key for text in frame.get_column("lf_invalid").drop_nulls() for key in json.loads(text)}
     for name in REQUIRED[table]:
         flagged = pl.col("lf_invalid").str.contains(f'"{name}":', literal=True).fill_null(False)
         rules.append((pl.col(name).is_null() & ~flagged, name, pl.lit(None, pl.String), pl.lit("is missing")))
@@ -97,8 +94,8 @@ def _field_problems(frame: pl.DataFrame, table: str, currency: str) -> pl.DataFr
             reason.alias("reason"))
         for condition, column, value, reason in rules
     ]
-    if invalid:
-        flagged_rows = frame.filter(pl.col("lf_invalid").is_not_null()).select("__row", "lf_invalid")
+    flagged_rows = frame.filter(pl.col("lf_invalid").is_not_null()).select("__row", "lf_invalid")
+    if flagged_rows.height:  # the extractor's findings: value as sent, and why it was refused
         rows = []
         for row, text in flagged_rows.iter_rows():
             for column, problem in sorted(json.loads(text).items()):
@@ -116,44 +113,27 @@ def _field_problems(frame: pl.DataFrame, table: str, currency: str) -> pl.DataFr
     return pl.concat(found, how="vertical_relaxed").unique(maintain_order=True)
 
 
-def _canonical_sales(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+def _canonical(frame: pl.DataFrame, source: str, key: str, columns: list) -> pl.DataFrame:
+    """Canonical rows: the key and provenance columns every table has, then the table's own."""
     return frame.select(
         "__row",
-        pl.format("{}/{}", pl.lit(source), pl.col("id")).alias("line_id"),
+        pl.format("{}/{}", pl.lit(source), pl.col("id")).alias(key),
         pl.lit(source).alias("source"),
         pl.col("id").alias("source_id"),
         pl.col("updated_at").alias("source_version"),
         "business_date",
         "posted_at",
-        "category",
-        "description",
-        "folio_id",
-        "outlet",
-        pl.col("quantity").fill_null(1).cast(QUANTITY_DTYPE),
-        "amount",
-        "vat_rate",
-        "currency",
+        *columns,
     )
 
 
-def _canonical_payments(frame: pl.DataFrame, source: str) -> pl.DataFrame:
-    return frame.select(
-        "__row",
-        pl.format("{}/{}", pl.lit(source), pl.col("id")).alias("payment_id"),
-        pl.lit(source).alias("source"),
-        pl.col("id").alias("source_id"),
-        pl.col("updated_at").alias("source_version"),
-        "business_date",
-        "posted_at",
-        "kind",
-        "method",
-        "amount",
-        "currency",
-        "folio_id",
-        pl.col("company_id").alias("partner_id"),
-        pl.col("company_name").alias("partner_name"),
-        "reference",
-    )
+_CANONICAL_COLUMNS = {
+    "charges": ("line_id", ["category", "description", "folio_id", "outlet",
+                            pl.col("quantity").fill_null(1).cast(QUANTITY_DTYPE), "amount", "vat_rate", "currency"]),
+    "payments": ("payment_id", ["kind", "method", "amount", "currency", "folio_id",
+                                pl.col("company_id").alias("partner_id"), pl.col("company_name").alias("partner_name"),
+                                "reference"]),
+}
 
 
 def stage_table(raw: pl.DataFrame, table: str, *, source: str, currency: str, timezone: str,
@@ -171,7 +151,8 @@ def stage_table(raw: pl.DataFrame, table: str, *, source: str, currency: str, ti
     posted = good.filter(pl.col("status") == "posted")
 
     model = SalesLine if table == "charges" else Payment
-    canonical = (_canonical_sales if table == "charges" else _canonical_payments)(posted, source)
+    key, columns = _CANONICAL_COLUMNS[table]
+    canonical = _canonical(posted, source, key, columns)
     checked = validate_rows(model, canonical.drop("__row"))
     if not checked.ok:
         rows = canonical.get_column("__row")

@@ -23,6 +23,7 @@ demo: setup
 	$(UV) run --frozen ledgerflow demo
 
 test: setup
+	$(UV) run --frozen ruff check .
 	$(UV) run --frozen pytest
 
 bench: setup

@@ -24,7 +24,7 @@ from destinations.exports import journal_csv
 from schemas.tables import JournalLine, polars_schema
 from schemas.tenant import Tenant
 from schemas.validate import require_valid
-from transforms.periods import Period
+from transforms.periods import Period, period_containing
 from warehouse import rejects as reject_store
 from warehouse.db import query, transaction
 
@@ -64,9 +64,10 @@ _FILE_ORDER = "e.entry_date, e.business_date, e.source, e.version, e.entry_id, l
 _LINE_COLUMNS = ", ".join(f"l.{c}" for c in JournalLine.to_schema().columns)
 
 
-def _published(con: duckdb.DuckDBPyConnection, tenant: Tenant, system_id: str,
-               periods: list[Period]) -> tuple[dict[str, list[dict]], dict[str, pl.DataFrame]]:
-    """Batches already published for these periods (by period key) and their lines in file order."""
+def _published(con: duckdb.DuckDBPyConnection, tenant: Tenant, system_id: str, periods: list[Period],
+               rewrite: set[str]) -> tuple[dict[str, list[dict]], dict[str, pl.DataFrame]]:
+    """Batches already published for these periods (by period key), and the lines, in file order,
+    of those in the periods to ``rewrite``."""
     batches = query(con, """
         SELECT * FROM export_batch WHERE tenant = ? AND system_id = ? AND period_kind = ?
           AND period_start >= ? AND period_end <= ?
@@ -84,7 +85,7 @@ def _published(con: duckdb.DuckDBPyConnection, tenant: Tenant, system_id: str,
         WHERE x.tenant = ? AND x.system_id = ? AND x.object_type = 'journal_entry'
           AND x.batch_id IN (SELECT unnest(?::VARCHAR[]))
         ORDER BY x.batch_id, {_FILE_ORDER}
-    """, [tenant.id, system_id, [b["batch_id"] for found in by_key.values() for b in found]])
+    """, [tenant.id, system_id, [b["batch_id"] for key in rewrite for b in by_key.get(key, [])]])
     lines_by_batch = {key[0]: frame.drop("batch_id").cast(polars_schema(JournalLine))
                       for key, frame in lines.partition_by("batch_id", as_dict=True).items()} if lines.height else {}
     return by_key, lines_by_batch
@@ -96,6 +97,10 @@ def export_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: 
     """Publish ``periods`` in order to ``destination``: one transaction per period, so a crash leaves
     whole periods behind and a rerun goes on from there (rewriting the earlier ones byte for byte).
 
+    Entries dated before the first period (a correction of a day already published, a day no
+    longer held back) go into a supplementary file of their own period (``..._2.csv``), so that a
+    file only ever carries entries dated inside the period its manifest names.
+
     Everything needed is read up front (what was published, what is pending, their lines), and the
     pending lines pass the JournalLine model once -- the last gate before data leaves.
     """
@@ -103,8 +108,14 @@ def export_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: 
     folder = tenant.destination_path(destination)
     system_id = destination
     held = held_back(con, tenant)
-    published, published_lines = _published(con, tenant, system_id, periods)
     pending = tracking.pending_entries(con, tenant.id, system_id, periods[-1].end, held)
+    late_periods: list[Period] = []
+    for day in sorted(set(pending.get_column("entry_date").to_list())) if pending.height else []:
+        period = period_containing(day, periods[0].kind)
+        if period.end < periods[0].start and period not in late_periods:
+            late_periods.append(period)
+    published, published_lines = _published(con, tenant, system_id, late_periods + periods,
+                                            rewrite={p.key for p in periods})
     order = pending.get_column("entry_id").to_list() if pending.height else []
     lines = query(con, f"""
         SELECT {_LINE_COLUMNS} FROM journal_line l JOIN journal_entry e USING (entry_id)
@@ -118,11 +129,12 @@ def export_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: 
     taken = 0  # pending entries are in file order, so each period takes the next run of them
 
     results = []
-    for index, period in enumerate(periods, start=1):
+    for index, period in enumerate(late_periods + periods, start=1 - len(late_periods)):
+        late = index < 1
         result = ExportResult(destination, period)
         result.held_back.extend(sorted((s, d) for s, days in held.items() for d in days if d <= period.end))
         earlier = published.get(period.key, [])
-        for batch in earlier:
+        for batch in [] if late else earlier:
             batch_lines = published_lines.get(batch["batch_id"], lines.clear())
             content, written, manifest_path = _publish_batch(folder, tenant, system_id, batch["batch_id"],
                                                              batch["file_name"], period, batch_lines)
@@ -135,7 +147,7 @@ def export_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: 
         until = taken
         while until < len(entry_dates) and entry_dates[until] <= period.end:
             until += 1
-        if until > taken or not earlier:
+        if until > taken or not (earlier or late):
             first_line = line_ends[taken - 1] if taken else 0
             last_line = line_ends[until - 1] if until else 0
             batch_lines = lines.slice(first_line, last_line - first_line)
@@ -154,8 +166,10 @@ def export_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: 
             result.files.append(ExportedFile(batch_id, folder / name, manifest_path, until - taken,
                                              batch_lines.height, batch["sha256"], True, written))
             taken = until
+        if late and not result.files:
+            continue
         results.append(result)
-        if on_period:
+        if on_period and not late:
             on_period(index, len(periods))
     return results
 

@@ -2,8 +2,9 @@
 
 ``export_log`` has one row per (system, entry) exported, with the entry's content
 hash; ``export_batch`` one row per published file. Together they answer: not yet
-exported, exported in which file, exported since when, and — because an exported
-entry is immutable — which entries a late source change must reverse.
+exported (``pending_entries``), exported in which file and when, and -- because an
+exported entry is immutable -- which entries a late source change must reverse.
+The query API of the ledger (``since``, ``mark``) arrives with the API destinations.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import duckdb
 import polars as pl
 
 from schemas.tables import ExportBatch, ExportLog
-from warehouse.db import insert, query, read_model, run
-
-MARK_BATCH_LIMIT = 10  # accounting-entries export APIs mark at most 10 ids per call
+from warehouse.db import insert, query
 
 
 def pending_entries(con: duckdb.DuckDBPyConnection, tenant: str, system_id: str, up_to: date,
@@ -37,18 +36,6 @@ def pending_entries(con: duckdb.DuckDBPyConnection, tenant: str, system_id: str,
     return entries.join(held, on=["source", "business_date"], how="anti", maintain_order="left")
 
 
-def batches_for(con: duckdb.DuckDBPyConnection, tenant: str, system_id: str, batch_prefix: str) -> pl.DataFrame:
-    """Batches already published for one period (``<system>:<period key>`` and its ``_2``, ``_3``...)."""
-    return read_model(con, ExportBatch, "tenant = ? AND system_id = ? AND (batch_id = ? OR batch_id LIKE ?)",
-                      [tenant, system_id, batch_prefix, f"{batch_prefix}\\_%"], order_by="created_at, batch_id")
-
-
-def entries_in_batch(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[str]:
-    rows = run(con, "SELECT object_id FROM export_log WHERE batch_id = ? AND object_type = 'journal_entry'",
-               [batch_id])
-    return [row[0] for row in rows]
-
-
 def record_batch(con: duckdb.DuckDBPyConnection, *, batch: dict, entries: pl.DataFrame, exported_at: datetime,
                  note: str) -> None:
     """Log a published batch and every entry in it (the caller holds the transaction)."""
@@ -61,18 +48,3 @@ def record_batch(con: duckdb.DuckDBPyConnection, *, batch: dict, entries: pl.Dat
         pl.lit(batch["file_name"]).alias("external_id"), pl.lit(note).alias("note"),
         pl.lit(batch["batch_id"]).alias("batch_id"))
     insert(con, ExportLog, log)
-
-
-def exported_since(con: duckdb.DuckDBPyConnection, tenant: str, system_id: str, since: datetime) -> pl.DataFrame:
-    return read_model(con, ExportLog, "tenant = ? AND system_id = ? AND exported_at >= ?",
-                      [tenant, system_id, since], order_by="exported_at, object_id")
-
-
-def changed_since_export(con: duckdb.DuckDBPyConnection, tenant: str, system_id: str) -> pl.DataFrame:
-    """Exported entries whose stored content no longer has the hash that was exported (should be none)."""
-    return query(con, """
-        SELECT x.object_id, x.content_hash AS exported_hash, e.content_hash AS stored_hash
-        FROM export_log x JOIN journal_entry e ON e.entry_id = x.object_id
-        WHERE x.tenant = ? AND x.system_id = ? AND x.object_type = 'journal_entry'
-          AND x.content_hash <> e.content_hash
-    """, [tenant, system_id])

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
-from prefect import get_run_logger, task, tags
+from prefect import get_run_logger, tags, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
@@ -78,9 +78,9 @@ def stage_step(tenant: Tenant, source: str, load_ids: list[str], run_id: str) ->
     return result
 
 
-def journal_step(tenant: Tenant, source: str, dates: list[date], touched: list[date], run_id: str) -> JournalResult:
+def journal_step(tenant: Tenant, source: str, dates: list[date], run_id: str) -> JournalResult:
     with opened(tenant.duckdb_path()) as con:
-        result = close_days(con, tenant, source, dates, touched, run_id=run_id, now=_now())
+        result = close_days(con, tenant, source, dates, run_id=run_id, now=_now())
     log = _logger()
     log.info("journals %s: %d days, %d entries written, %d drafts replaced, %d unchanged", source,
              len(result.dates), result.inserted, result.deleted, result.unchanged)
@@ -192,7 +192,7 @@ def close_periods(tenant: Tenant, periods: list[Period], *, window: bool, run_id
         staged = steps.stage(tenant, source, extracted.load_ids, run_id)
         summary.extracts.append(extracted)
         summary.stages.append(staged)
-        summary.journals.append(steps.journal(tenant, source, dates, staged.touched_dates, run_id))
+        summary.journals.append(steps.journal(tenant, source, dates, run_id))
     schedule = SCHEDULE_OF_PERIOD[periods[0].kind]
     destinations = sorted(n for n, d in tenant.destinations.items() if d.schedule == schedule)
     if destinations:

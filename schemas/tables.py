@@ -238,7 +238,8 @@ class Reject(pa.DataFrameModel):
     no longer finds the problem (a corrected source record, a fixed mapping).
     """
 
-    reject_id: str
+    reject_id: str = pa.Field(unique=True)
+    problem_id: str  # the same problem found again has the same problem_id, never a second open row
     run_id: str
     stage: str = pa.Field(isin=["extract", "staging", "journal", "export"])
     source: str
@@ -307,6 +308,36 @@ class ClosedDay(pa.DataFrameModel):
         unique = ["source", "business_date"]
 
 
+class StagedLoad(pa.DataFrameModel):
+    """A dlt load whose rows have been staged. Staging takes every load not listed here, so rows
+    loaded by a run that died before staging are staged by the next one."""
+
+    source: str
+    load_id: str
+    run_id: str
+    staged_at: Timestamp
+
+    class Config(_Strict):
+        name = "staged_load"
+        unique = ["source", "load_id"]
+
+
+class PendingDay(pa.DataFrameModel):
+    """A business day whose canonical rows changed and whose journal has not been rebuilt since.
+
+    Written in the staging transaction, cleared in the journal transaction: a run that dies in
+    between leaves the day here for the next close to rebuild (and reverse, if it was exported).
+    """
+
+    source: str
+    business_date: pl.Date
+    noted_by_run: str
+
+    class Config(_Strict):
+        name = "pending_day"
+        unique = ["source", "business_date"]
+
+
 CANONICAL_MODELS: tuple[type[pa.DataFrameModel], ...] = (
     SalesLine,
     Payment,
@@ -320,6 +351,8 @@ CANONICAL_MODELS: tuple[type[pa.DataFrameModel], ...] = (
     ExportLog,
     ExportBatch,
     ClosedDay,
+    StagedLoad,
+    PendingDay,
 )
 
 

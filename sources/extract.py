@@ -88,7 +88,13 @@ def extract(tenant: Tenant, source_name: str, *, updated_since: datetime | None 
         source = demo_pms_source(url, page_size=settings.page_size, report=report, updated_since=updated_since,
                                  posted_window=posted_window, session=_audited_session())
         pipeline = pipeline_for(tenant, source_name)
+        finished: list[str] = []
         try:
+            if pipeline.has_pending_data:
+                # A run died after extracting: dlt would load that package and extract nothing new.
+                log.warning("source %s: finishing a load package an earlier run left behind", source_name)
+                pipeline.normalize()
+                finished = list(pipeline.load().loads_ids)
             info = pipeline.run(source)
         except PipelineStepFailed as exc:
             cause = exc.exception
@@ -104,4 +110,4 @@ def extract(tenant: Tenant, source_name: str, *, updated_since: datetime | None 
         log.warning("source %s: %s record %s was delivered %d times in one extraction; kept once",
                     source_name, table, record_id, times)
     return ExtractResult(source=source_name, mode="window" if posted_window else "incremental",
-                         load_ids=list(info.loads_ids), row_counts=counts, duplicates=duplicates)
+                         load_ids=finished + list(info.loads_ids), row_counts=counts, duplicates=duplicates)

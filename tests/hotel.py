@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tomli_w
 
-from flows.closing import PLAIN_STEPS, CloseSummary, close_periods
+from flows.closing import CloseSummary, close_periods
 from schemas.tenant import PACKAGED_TENANTS, Tenant, load_tenant
 from sources.demo_pms.generator import HotelSpec
 from sources.demo_pms.server import DemoPmsServer, PmsStore
@@ -41,7 +41,14 @@ class Hotel:
                 target = target.setdefault(parent, {})
             target[leaf] = value
         self.tenant_file = root / "tenant.toml"
-        self.tenant_file.write_text(tomli_w.dumps(document), encoding="utf-8")
+        self.document = document
+        self.reconfigure()
+
+    def reconfigure(self, change=None) -> None:
+        """Rewrite the tenant file (after ``change(document)``) and load it, as an operator would."""
+        if change:
+            change(self.document)
+        self.tenant_file.write_text(tomli_w.dumps(self.document), encoding="utf-8")
         self.tenant: Tenant = load_tenant(self.tenant_file)
 
     def stop(self) -> None:

@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -55,8 +53,7 @@ def test_the_demo_prints_where_everything_is_and_rewrites_identical_files(tmp_pa
         assert label in first.stdout
     assert (tmp_path / "work" / "demo.duckdb").is_file() and (tmp_path / "work" / "trial_balance.csv").is_file()
     files = digest(out)
-    assert sorted(files) == [f"journal-demo-2026-03-{d}{ext}" for d in (29, 30, 31)
-                             for ext in (".csv", ".manifest.json")]
+    assert {f"journal-demo-2026-03-{d}{ext}" for d in (29, 30, 31) for ext in (".csv", ".manifest.json")} <= set(files)
     second = ledgerflow("demo", "--days", "3", "--out", str(out), "--workdir", str(tmp_path / "work"), env=env,
                         cwd=tmp_path)
     assert second.returncode == 0, second.stderr

@@ -47,21 +47,48 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) ->
     return con.execute(sql, params or []).fetchall()
 
 
+class SchemaDrift(RuntimeError):
+    """The tenant's DuckDB file was made by a ledgerflow whose tables differ in a way we cannot mend."""
+
+
+def schema_fingerprint() -> str:
+    """Changes whenever a canonical table's DDL changes."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(create_table_sql(m) for m in CANONICAL_MODELS).encode()).hexdigest()[:12]
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    names = [table_name(model) for model in CANONICAL_MODELS]
-    present = run(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-                       "AND table_name IN (SELECT unnest(?::VARCHAR[]))", [names])[0][0]
-    if present == len(names):
-        return
+    """Create missing tables; add columns that newer models have and that may be null; refuse the rest."""
+    existing: dict[str, set[str]] = {}
+    for table, column in run(con, "SELECT table_name, column_name FROM information_schema.columns "
+                                  "WHERE table_schema = 'main'"):
+        existing.setdefault(table, set()).add(column)
     for model in CANONICAL_MODELS:
-        run(con, create_table_sql(model))
+        name = table_name(model)
+        if name not in existing:
+            run(con, create_table_sql(model))
+            continue
+        for column, spec in model.to_schema().columns.items():
+            if column in existing[name]:
+                continue
+            if not spec.nullable:
+                database = run(con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+                raise SchemaDrift(f"{database[0][0] if database else 'database'}: table {name} has no column "
+                                  f"{column}, which this version of ledgerflow requires; it was created by an "
+                                  "older version (rebuild it with a backfill into a new data_dir)")
+            run(con, f"ALTER TABLE {name} ADD COLUMN {column} {sql_type(spec.dtype.type)}")
 
 
 def connect(path: Path | str) -> duckdb.DuckDBPyConnection:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
-    run(con, "SET TimeZone = 'UTC'")
-    ensure_schema(con)
+    try:
+        run(con, "SET TimeZone = 'UTC'")
+        ensure_schema(con)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 

@@ -16,6 +16,7 @@ from transforms.versions import ENTRY_SCHEMA, VersionPlan, plan_versions
 from warehouse import rejects as reject_store
 from warehouse.db import insert, query, read_model, run, transaction
 
+
 def _in_days(dates: list[date], column: str = "business_date") -> tuple[str, list]:
     """SQL condition (and parameters) for ``column`` being one of ``dates``: a plain range when
     the days are contiguous (the usual close or backfill), which DuckDB prunes with zone maps."""
@@ -38,7 +39,7 @@ def sales_totals(con: duckdb.DuckDBPyConnection, source: str, dates: list[date])
 def payment_totals(con: duckdb.DuckDBPyConnection, source: str, dates: list[date]) -> pl.DataFrame:
     condition, params = _in_days(dates)
     return query(con, f"""
-        SELECT business_date, kind, method, partner_id, any_value(partner_name) AS partner_name,
+        SELECT business_date, kind, method, partner_id, max(partner_name) AS partner_name,
                sum(amount)::DECIMAL(18,2) AS amount, count(*) AS lines
         FROM payment WHERE source = ? AND {condition}
         GROUP BY business_date, kind, method, partner_id ORDER BY ALL
@@ -95,10 +96,24 @@ def _journal_lines(plan: VersionPlan, tenant: Tenant, source: str) -> pl.DataFra
     ).select(list(JournalLine.to_schema().columns))
 
 
-def close_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, dates: list[date],
-               touched: list[date], *, run_id: str, now: datetime) -> JournalResult:
-    """(Re)build the journals of ``dates`` plus already-closed ``touched`` days, and store new versions."""
-    days = sorted(set(dates) | closed_days(con, source, list(touched)))
+def days_to_rebuild(con: duckdb.DuckDBPyConnection, source: str) -> tuple[set[date], set[date]]:
+    """(pending days noted by staging, days held back by journal-stage rejects).
+
+    Pending days are rebuilt if they were closed before; a day held back because the mapping
+    could not post it is rebuilt on every close, so that fixing the mapping releases it.
+    """
+    pending = {row[0] for row in run(con, "SELECT business_date FROM pending_day WHERE source = ?", [source])}
+    rejected = {row[0] for row in run(con, "SELECT DISTINCT business_date FROM rejects WHERE stage = 'journal' "
+                                           "AND source = ? AND resolved_run_id IS NULL", [source])}
+    return pending, rejected
+
+
+def close_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, dates: list[date], *,
+               run_id: str, now: datetime) -> JournalResult:
+    """(Re)build the journals of ``dates``, of closed days a change touched since, and of days held
+    back by the mapping; store what changed as new versions and clear the pending days."""
+    pending, rejected = days_to_rebuild(con, source)
+    days = sorted(set(dates) | closed_days(con, source, sorted(pending)) | rejected)
     journals = build_from_db(con, tenant, source, days)
     entries, exported_lines = stored_entries(con, tenant, source, days)
     plan = plan_versions(tenant=tenant.id, source=source, built=journals.lines, dates=days,
@@ -133,6 +148,9 @@ def close_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, date
         condition, params = _in_days(days)
         reject_store.replace_open(con, journal_rejects, scope_sql=f"stage = 'journal' AND source = ? AND {condition}",
                                   scope_params=[source, *params], run_id=run_id)
+        if pending:
+            run(con, "DELETE FROM pending_day WHERE source = ? AND business_date IN (SELECT unnest(?::DATE[]))",
+                [source, sorted(pending)])
         known = closed_days(con, source, days)
         insert(con, ClosedDay, pl.DataFrame({"business_date": [d for d in days if d not in known]},
                                             schema={"business_date": pl.Date}).with_columns(

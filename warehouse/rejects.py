@@ -16,10 +16,14 @@ import duckdb
 import polars as pl
 
 from schemas.tables import Reject
-from warehouse.db import insert, query, read_model, run
+from warehouse.db import insert, read_model, run
 
 
-def _reject_id(row: dict) -> str:
+def _occurrence_id(problem_id: str, earlier: int) -> str:
+    return hashlib.sha256(f"{problem_id}:{earlier}".encode()).hexdigest()[:24]
+
+
+def _problem_id(row: dict) -> str:
     key = "\x1f".join(str(row.get(k) or "") for k in ("stage", "source", "table_name", "record_id",
                                                         "record_version", "column_name", "value", "reason",
                                                         "payload"))
@@ -27,14 +31,18 @@ def _reject_id(row: dict) -> str:
 
 
 def with_ids(frame: pl.DataFrame, *, stage: str, run_id: str, now: datetime) -> pl.DataFrame:
+    """Problems as reject rows: ``problem_id`` names the problem; ``reject_id`` (given when the row is
+    stored) names one occurrence of it, so a problem that comes back after being resolved is a new
+    row and the old one keeps its history."""
     frame = frame.with_columns(pl.lit(stage).alias("stage"))
-    ids = [_reject_id(row) for row in frame.iter_rows(named=True)]
+    problems = [_problem_id(row) for row in frame.iter_rows(named=True)]
     return frame.with_columns(
-        pl.Series("reject_id", ids, dtype=pl.String),
+        pl.Series("problem_id", problems, dtype=pl.String),
+        pl.Series("reject_id", [_occurrence_id(p, 0) for p in problems], dtype=pl.String),
         pl.lit(run_id).alias("run_id"),
         pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("rejected_at"),
         pl.lit(None, pl.String).alias("resolved_run_id"),
-    ).unique("reject_id", keep="first", maintain_order=True)
+    ).unique("problem_id", keep="first", maintain_order=True)
 
 
 def replace_open(con: duckdb.DuckDBPyConnection, current: pl.DataFrame, *, scope_sql: str, scope_params: list,
@@ -43,14 +51,20 @@ def replace_open(con: duckdb.DuckDBPyConnection, current: pl.DataFrame, *, scope
 
     Returns (added, resolved).
     """
-    open_ids = set(query(con, f"SELECT reject_id FROM rejects WHERE resolved_run_id IS NULL AND ({scope_sql})",
-                         scope_params).get_column("reject_id").to_list())
-    current_ids = set(current.get_column("reject_id").to_list()) if not current.is_empty() else set()
-    gone = sorted(open_ids - current_ids)
+    open_rows = dict(run(con, f"SELECT problem_id, reject_id FROM rejects WHERE resolved_run_id IS NULL "
+                              f"AND ({scope_sql})", scope_params))
+    current_ids = set(current.get_column("problem_id").to_list()) if not current.is_empty() else set()
+    gone = sorted(reject for problem, reject in open_rows.items() if problem not in current_ids)
     if gone:
         run(con, "UPDATE rejects SET resolved_run_id = ? WHERE reject_id IN (SELECT unnest(?::VARCHAR[]))",
             [run_id, gone])
-    fresh = current.filter(~pl.col("reject_id").is_in(sorted(open_ids))) if current_ids else current
+    fresh = current.filter(~pl.col("problem_id").is_in(sorted(open_rows))) if current_ids else current
+    if fresh.height:
+        earlier = dict(run(con, "SELECT problem_id, count(*) FROM rejects WHERE problem_id IN "
+                                "(SELECT unnest(?::VARCHAR[])) GROUP BY problem_id",
+                           [fresh.get_column("problem_id").to_list()]))
+        fresh = fresh.with_columns(pl.Series("reject_id", [_occurrence_id(p, earlier.get(p, 0))
+                                                           for p in fresh.get_column("problem_id")]))
     return insert(con, Reject, fresh), len(gone)
 
 

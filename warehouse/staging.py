@@ -8,7 +8,7 @@ from datetime import date, datetime
 import duckdb
 import polars as pl
 
-from schemas.tables import Payment, SalesLine
+from schemas.tables import Payment, PendingDay, SalesLine, StagedLoad
 from schemas.tenant import Tenant
 from sources.extract import dataset_name
 from transforms.stage_pms import REJECT_SCHEMA, stage_pms
@@ -46,8 +46,31 @@ def _current_versions(con: duckdb.DuckDBPyConnection, raw_table: str, load_ids: 
     """, [load_ids])
 
 
+def unstaged_loads(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
+    """Completed dlt loads of ``source`` not staged yet (a run may have died between the two steps)."""
+    loads = f"{dataset_name(source)}._dlt_loads"
+    if not table_exists(con, dataset_name(source), "_dlt_loads"):
+        return []
+    rows = run(con, f"SELECT load_id FROM {loads} WHERE status = 0 AND load_id NOT IN "
+                    "(SELECT load_id FROM staged_load WHERE source = ?) ORDER BY load_id", [source])
+    return [row[0] for row in rows]
+
+
+def _old_days(con: duckdb.DuckDBPyConnection, canonical: str, source: str) -> pl.DataFrame:
+    """Business days the records being restaged had until now (``__ids`` holds their ids)."""
+    return query(con, f"SELECT source_id AS record_id, business_date FROM {canonical} WHERE source = ? "
+                      "AND source_id IN (SELECT source_id FROM __ids)", [source])
+
+
 def stage_source(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, load_ids: list[str], *,
                  run_id: str, now: datetime) -> StageResult:
+    """Stage the loads of this run and any earlier one that was loaded but never staged.
+
+    In one transaction: the records' canonical rows are replaced by their current versions, their
+    rejects brought up to date, the loads marked staged, and every business day they touched (old
+    and new) noted in ``pending_day`` for the journal step.
+    """
+    load_ids = sorted(set(load_ids) | set(unstaged_loads(con, source)))
     raw_schema = dataset_name(source)
     raw: dict[str, pl.DataFrame] = {}
     for table in CANONICAL:
@@ -56,33 +79,45 @@ def stage_source(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
             {"id": []}, schema={"id": pl.String})
     staged = stage_pms(raw["charges"], raw["payments"], source=source, currency=tenant.currency,
                        timezone=tenant.timezone, cutoff=tenant.business_day_cutoff)
-    current_rejects = reject_store.with_ids(staged.rejects, stage="staging", run_id=run_id, now=now)
 
     touched: set[date] = set()
     with transaction(con):
+        old_days = []
         for table, (model, canonical) in CANONICAL.items():
             ids = raw[table].get_column("id").unique().to_list()
             if not ids:
                 continue
-            con.register("__ids", pl.DataFrame({"source_id": ids}).to_arrow())
-            touched |= {r[0] for r in run(
-                con, f"SELECT DISTINCT business_date FROM {canonical} WHERE source = ? AND source_id IN "
-                "(SELECT source_id FROM __ids)", [source])}
+            con.register("__ids", pl.DataFrame({"source_id": ids}, schema={"source_id": pl.String}).to_arrow())
+            old = _old_days(con, canonical, source)
+            old_days.append(old.with_columns(pl.lit(table).alias("table_name")))
             run(con, f"DELETE FROM {canonical} WHERE source = ? AND source_id IN (SELECT source_id FROM __ids)",
                 [source])
             con.unregister("__ids")
             rows = staged.sales_lines if table == "charges" else staged.payments
             insert(con, model, rows)
-            touched |= set(rows.get_column("business_date").unique().to_list())
-            scope = pl.DataFrame({"record_id": ids}).to_arrow()
-            con.register("__scope", scope)
+            touched |= set(old.get_column("business_date").to_list()) | set(rows.get_column("business_date").to_list())
+        # A refused version whose own day cannot be read still holds back the day the record had.
+        known = (pl.concat(old_days).rename({"business_date": "old_day"}) if old_days
+                 else pl.DataFrame(schema={"record_id": pl.String, "old_day": pl.Date, "table_name": pl.String}))
+        rejects = staged.rejects.join(known, on=["table_name", "record_id"], how="left").with_columns(
+            pl.coalesce("business_date", "old_day").alias("business_date")).drop("old_day")
+        current_rejects = reject_store.with_ids(rejects, stage="staging", run_id=run_id, now=now)
+        for table in CANONICAL:
+            ids = raw[table].get_column("id").unique().to_list()
+            if not ids:
+                continue
+            con.register("__scope", pl.DataFrame({"record_id": ids}, schema={"record_id": pl.String}).to_arrow())
             reject_store.replace_open(
                 con, current_rejects.filter(pl.col("table_name") == table),
                 scope_sql="stage = 'staging' AND source = ? AND table_name = ? AND record_id IN "
                           "(SELECT record_id FROM __scope)",
                 scope_params=[source, table], run_id=run_id)
             con.unregister("__scope")
-    touched |= {d for d in staged.rejects.get_column("business_date").to_list() if d is not None}
+        touched |= {d for d in rejects.get_column("business_date").to_list() if d is not None}
+        insert(con, StagedLoad, pl.DataFrame({"load_id": load_ids}, schema={"load_id": pl.String}).with_columns(
+            pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
+            pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("staged_at")))
+        note_pending_days(con, source, touched, run_id)
     return StageResult(
         source=source,
         records=raw["charges"].height + raw["payments"].height,
@@ -92,3 +127,10 @@ def stage_source(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
         rejects=current_rejects if not current_rejects.is_empty() else pl.DataFrame(schema=REJECT_SCHEMA),
         touched_dates=sorted(touched),
     )
+
+
+def note_pending_days(con: duckdb.DuckDBPyConnection, source: str, days: set[date], run_id: str) -> None:
+    known = {row[0] for row in run(con, "SELECT business_date FROM pending_day WHERE source = ?", [source])}
+    fresh = sorted(days - known)
+    insert(con, PendingDay, pl.DataFrame({"business_date": fresh}, schema={"business_date": pl.Date}).with_columns(
+        pl.lit(source).alias("source"), pl.lit(run_id).alias("noted_by_run")))

@@ -80,9 +80,17 @@ def test_a_change_to_an_exported_day_is_reversed_and_corrected_in_the_next_expor
                      updated=hotel.local(D2, 10))
     summary = hotel.close_day(D2)
     assert summary.journals[0].reversed == ["demo-pms-20260310-v1"]
-    assert hotel.export_bytes()["journal-demo-2026-03-10.csv"] == first_file  # exported stays as it was
-    entries = [r["entry_id"] for r in journal_rows(hotel.export_bytes()["journal-demo-2026-03-11.csv"])]
-    assert list(dict.fromkeys(entries)) == ["demo-pms-20260310-v1-R", "demo-pms-20260310-v2", "demo-pms-20260311-v1"]
+    files = hotel.export_bytes()
+    assert files["journal-demo-2026-03-10.csv"] == first_file  # exported stays as it was
+    # The next export carries the change in a supplementary file of the day it belongs to.
+    late = journal_rows(files["journal-demo-2026-03-10_2.csv"])
+    assert list(dict.fromkeys(r["entry_id"] for r in late)) == ["demo-pms-20260310-v1-R", "demo-pms-20260310-v2"]
+    assert {r["entry_date"] for r in late} == {"2026-03-10"}
+    manifest = json.loads(files["journal-demo-2026-03-10_2.manifest.json"])
+    assert manifest["period"] == {"kind": "day", "start": "2026-03-10", "end": "2026-03-10"}
+    assert {r["entry_id"] for r in journal_rows(files["journal-demo-2026-03-11.csv"])} == {"demo-pms-20260311-v1"}
+    assert [f.path.name for e in summary.exports for f in e.files] == ["journal-demo-2026-03-10_2.csv",
+                                                                       "journal-demo-2026-03-11.csv"]
     # The books for D1 now say what the PMS says: original + reversal + correction = correction.
     booked = trial_balance(lines_of(hotel, D1, D1)).filter(pl.col("balance") != 0)
     v2 = hotel.sql("SELECT account, sum(debit) - sum(credit) AS balance FROM journal_line "
@@ -109,8 +117,9 @@ def test_a_malformed_record_is_quarantined_its_day_held_back_and_the_rest_export
     summary = hotel.close_day(D3)
     assert summary.final_state().name == "Completed"
     assert hotel.sql("SELECT resolved_run_id FROM rejects").item() == "test-2026-03-12"
-    entries = {r["entry_id"] for r in journal_rows(hotel.export_bytes()["journal-demo-2026-03-12.csv"])}
-    assert entries == {"demo-pms-20260311-v1", "demo-pms-20260312-v1"}
+    files = hotel.export_bytes()
+    assert {r["entry_id"] for r in journal_rows(files["journal-demo-2026-03-11_2.csv"])} == {"demo-pms-20260311-v1"}
+    assert {r["entry_id"] for r in journal_rows(files["journal-demo-2026-03-12.csv"])} == {"demo-pms-20260312-v1"}
 
 
 def test_a_payment_in_another_currency_is_rejected_with_its_value(hotel):
@@ -199,3 +208,26 @@ def test_a_day_that_is_not_over_cannot_be_closed(hotel):
     today = open_business_date(hotel.tenant, datetime.now(UTC))
     with pytest.raises(ValueError, match=f"business day {today} is not over yet: in Europe/Paris the day"):
         hotel.close_day(today)
+
+
+def test_a_database_from_an_older_version_gets_new_optional_columns_and_a_clear_refusal_otherwise(tmp_path):
+    import duckdb
+
+    from warehouse.db import SchemaDrift, connect
+
+    path = tmp_path / "old.duckdb"
+    old = duckdb.connect(str(path))
+    old.execute("CREATE TABLE export_log (tenant VARCHAR, system_id VARCHAR, object_type VARCHAR, "
+                "object_id VARCHAR, content_hash VARCHAR, exported_at TIMESTAMPTZ)").fetchall()
+    old.close()
+    con = connect(path)  # optional columns (external_id, note, batch_id) are added
+    columns = {row[0] for row in con.execute("DESCRIBE export_log").fetchall()}
+    con.close()
+    assert {"external_id", "note", "batch_id"} <= columns
+
+    old = duckdb.connect(str(path))
+    old.execute("DROP TABLE rejects").fetchall()
+    old.execute("CREATE TABLE rejects (reject_id VARCHAR)").fetchall()
+    old.close()
+    with pytest.raises(SchemaDrift, match=r"old\.duckdb: table rejects has no column problem_id"):
+        connect(path)

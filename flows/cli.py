@@ -75,10 +75,10 @@ def demo(
         result = run_demo(days, out, workdir, progress=advance)
 
     table = Table(title="Daily close of Hôtel du Lac (demo)", title_justify="left")
-    for column in ("business day", "state", "entries", "lines", "notes"):
+    for column in ("business day", "state", "entries", "lines", "late changes published"):
         table.add_column(column)
     for day, state, entries, lines, notes in result.days:
-        table.add_row(str(day), state, str(entries), str(lines), "; ".join(notes))
+        table.add_row(str(day), state, str(entries), str(lines), "\n".join(notes))
     console.print(table)
     console.print(f"Trial balance: debit {result.total_debit} = credit {result.total_credit}\n")
     console.print(f"DuckDB file     {_relative(result.duckdb)}")

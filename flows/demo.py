@@ -86,8 +86,9 @@ def run_demo(days: int, out: Path, workdir: Path, progress=None) -> DemoResult:
             store.set_clock(day_start(day + timedelta(days=1), tenant.timezone, MORNING_AFTER))
             state = daily_close(str(tenant_file), day, return_state=True)
             summary: CloseSummary = state.result()
-            notes = [f"reversed {entry} and corrected it" for j in summary.journals for entry in j.reversed]
             files = [f for e in summary.exports for f in e.files]
+            # Earlier days that changed after they were exported: their reversal + correction files.
+            notes = [f.path.name for e in summary.exports if e.period.start != day for f in e.files if f.new_batch]
             result.export_files += [f.path for f in files if f.new_batch]
             result.days.append((day, state.name, sum(f.entries for f in files), sum(f.lines for f in files), notes))
             if progress:

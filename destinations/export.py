@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -46,7 +46,6 @@ class ExportResult:
     destination: str
     period: Period
     files: list[ExportedFile] = field(default_factory=list)
-    held_back: list[tuple[str, date]] = field(default_factory=list)
 
 
 def _publish_batch(folder: Path, tenant: Tenant, system_id: str, batch_id: str, name: str, period: Period,
@@ -107,32 +106,30 @@ def export_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: 
     settings = tenant.destinations[destination]
     folder = tenant.destination_path(destination)
     system_id = destination
-    held = held_back(con, tenant)
+    held = reject_store.held_back(con, tenant.sources)
     pending = tracking.pending_entries(con, tenant.id, system_id, periods[-1].end, held)
     late_periods: list[Period] = []
-    for day in sorted(set(pending.get_column("entry_date").to_list())) if pending.height else []:
+    for day in sorted(set(pending.get_column("entry_date").to_list())):
         period = period_containing(day, periods[0].kind)
         if period.end < periods[0].start and period not in late_periods:
             late_periods.append(period)
     published, published_lines = _published(con, tenant, system_id, late_periods + periods,
                                             rewrite={p.key for p in periods})
-    order = pending.get_column("entry_id").to_list() if pending.height else []
+    order = pending.get_column("entry_id").to_list()
     lines = query(con, f"""
         SELECT {_LINE_COLUMNS} FROM journal_line l JOIN journal_entry e USING (entry_id)
         WHERE l.entry_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY {_FILE_ORDER}
     """, [order]).cast(polars_schema(JournalLine))
     if lines.height:
         require_valid(JournalLine, lines, f"journal entries to publish to {destination} up to {periods[-1].end}")
-    entry_dates = pending.get_column("entry_date").to_list() if pending.height else []
-    line_ends = lines.group_by("entry_id", maintain_order=True).len().get_column("len").cum_sum().to_list() \
-        if lines.height else []
+    entry_dates = pending.get_column("entry_date").to_list()
+    line_ends = lines.group_by("entry_id", maintain_order=True).len().get_column("len").cum_sum().to_list()
     taken = 0  # pending entries are in file order, so each period takes the next run of them
 
     results = []
     for index, period in enumerate(late_periods + periods, start=1 - len(late_periods)):
         late = index < 1
         result = ExportResult(destination, period)
-        result.held_back.extend(sorted((s, d) for s, days in held.items() for d in days if d <= period.end))
         earlier = published.get(period.key, [])
         for batch in [] if late else earlier:
             batch_lines = published_lines.get(batch["batch_id"], lines.clear())
@@ -173,12 +170,3 @@ def export_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: 
             on_period(index, len(periods))
     return results
 
-
-def export_period(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: str, period: Period, *,
-                  run_id: str, now: datetime) -> ExportResult:
-    """Publish one period (see ``export_periods``)."""
-    return export_periods(con, tenant, destination, [period], run_id=run_id, now=now)[0]
-
-
-def held_back(con: duckdb.DuckDBPyConnection, tenant: Tenant) -> dict[str, set[date]]:
-    return {source: reject_store.held_back_dates(con, source) for source in tenant.sources}

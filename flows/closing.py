@@ -141,7 +141,6 @@ class CloseSummary:
     stages: list[StageResult] = field(default_factory=list)
     journals: list[JournalResult] = field(default_factory=list)
     exports: list[ExportResult] = field(default_factory=list)
-    open_rejects: int = 0
     open_rejects_frame: pl.DataFrame = field(default_factory=pl.DataFrame)
     held_back: list[tuple[str, date]] = field(default_factory=list)
     trial_balance: pl.DataFrame | None = None
@@ -153,6 +152,10 @@ class CloseSummary:
     @property
     def end(self) -> date:
         return self.periods[-1].end
+
+    @property
+    def open_rejects(self) -> int:
+        return self.open_rejects_frame.height
 
     @property
     def suspense(self) -> pl.DataFrame:
@@ -202,8 +205,8 @@ def close_periods(tenant: Tenant, periods: list[Period], *, window: bool, run_id
     with opened(tenant.duckdb_path()) as con:
         summary.trial_balance = trial_balance(entry_lines(con, tenant, summary.start, summary.end))
         summary.open_rejects_frame = reject_store.open_rejects(con)
-        summary.held_back = sorted({(s, d) for s in tenant.sources for d in reject_store.held_back_dates(con, s)})
-    summary.open_rejects = summary.open_rejects_frame.height
+        summary.held_back = sorted((s, d) for s, days in reject_store.held_back(con, tenant.sources).items()
+                                   for d in days)
     return summary
 
 

@@ -22,8 +22,3 @@ def trial_balance(lines: pl.DataFrame) -> pl.DataFrame:
         .cast(TRIAL_BALANCE_SCHEMA)  # type: ignore[arg-type]
         .select(list(TRIAL_BALANCE_SCHEMA))
     )
-
-
-def totals(balance: pl.DataFrame) -> tuple:
-    """(total debit, total credit); equal for any set of balanced entries."""
-    return balance.get_column("debit").sum(), balance.get_column("credit").sum()

@@ -145,9 +145,3 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
     rows = run(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                [schema, table])
     return bool(rows[0][0])
-
-
-def columns_of(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
-    rows = run(con, "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-               "ORDER BY ordinal_position", [schema, table])
-    return [row[0] for row in rows]

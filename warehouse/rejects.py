@@ -75,7 +75,11 @@ def open_rejects(con: duckdb.DuckDBPyConnection, source: str | None = None) -> p
     return read_model(con, Reject, where, params, order_by="business_date NULLS FIRST, record_id, column_name")
 
 
-def held_back_dates(con: duckdb.DuckDBPyConnection, source: str) -> set[date]:
-    rows = run(con, "SELECT DISTINCT business_date FROM rejects WHERE resolved_run_id IS NULL AND source = ? "
-               "AND business_date IS NOT NULL", [source])
-    return {row[0] for row in rows}
+def held_back(con: duckdb.DuckDBPyConnection, sources) -> dict[str, set[date]]:
+    """Source -> business days with open rejects: they are held back from export."""
+    days: dict[str, set[date]] = {source: set() for source in sources}
+    for source, day in run(con, "SELECT DISTINCT source, business_date FROM rejects WHERE resolved_run_id IS NULL "
+                                "AND business_date IS NOT NULL"):
+        if source in days:
+            days[source].add(day)
+    return days

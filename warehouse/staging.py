@@ -26,7 +26,6 @@ class StageResult:
     payments: int
     voided: int
     rejects: pl.DataFrame  # this run's rejects for these records (REJECT_SCHEMA + ids)
-    touched_dates: list[date]  # business days whose content may have changed
 
 
 def _current_versions(con: duckdb.DuckDBPyConnection, raw_table: str, load_ids: list[str]) -> pl.DataFrame:
@@ -79,15 +78,15 @@ def stage_source(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
             {"id": []}, schema={"id": pl.String})
     staged = stage_pms(raw["charges"], raw["payments"], source=source, currency=tenant.currency,
                        timezone=tenant.timezone, cutoff=tenant.business_day_cutoff)
+    ids = {table: raw[table].get_column("id").unique().to_list() for table in CANONICAL}
 
     touched: set[date] = set()
     with transaction(con):
         old_days = []
         for table, (model, canonical) in CANONICAL.items():
-            ids = raw[table].get_column("id").unique().to_list()
-            if not ids:
+            if not ids[table]:
                 continue
-            con.register("__ids", pl.DataFrame({"source_id": ids}, schema={"source_id": pl.String}).to_arrow())
+            con.register("__ids", pl.DataFrame({"source_id": ids[table]}, schema={"source_id": pl.String}).to_arrow())
             old = _old_days(con, canonical, source)
             old_days.append(old.with_columns(pl.lit(table).alias("table_name")))
             run(con, f"DELETE FROM {canonical} WHERE source = ? AND source_id IN (SELECT source_id FROM __ids)",
@@ -103,10 +102,10 @@ def stage_source(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
             pl.coalesce("business_date", "old_day").alias("business_date")).drop("old_day")
         current_rejects = reject_store.with_ids(rejects, stage="staging", run_id=run_id, now=now)
         for table in CANONICAL:
-            ids = raw[table].get_column("id").unique().to_list()
-            if not ids:
+            if not ids[table]:
                 continue
-            con.register("__scope", pl.DataFrame({"record_id": ids}, schema={"record_id": pl.String}).to_arrow())
+            con.register("__scope", pl.DataFrame({"record_id": ids[table]},
+                                                  schema={"record_id": pl.String}).to_arrow())
             reject_store.replace_open(
                 con, current_rejects.filter(pl.col("table_name") == table),
                 scope_sql="stage = 'staging' AND source = ? AND table_name = ? AND record_id IN "
@@ -125,7 +124,6 @@ def stage_source(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
         payments=staged.payments.height,
         voided=staged.voided.height,
         rejects=current_rejects if not current_rejects.is_empty() else pl.DataFrame(schema=REJECT_SCHEMA),
-        touched_dates=sorted(touched),
     )
 
 

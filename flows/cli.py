@@ -25,6 +25,9 @@ app = typer.Typer(
 )
 tenant_app = typer.Typer(help="Check tenant configuration files.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
+reconcile_app = typer.Typer(help="Reconcile a tenant's bank lines and open items: run, review, decide.",
+                            no_args_is_help=True)
+app.add_typer(reconcile_app, name="reconcile")
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
@@ -75,16 +78,17 @@ def demo(
         result = run_demo(days, out, workdir, progress=advance)
 
     table = Table(title="Daily close of Hôtel du Lac (demo)", title_justify="left")
-    for column in ("business day", "state", "entries", "lines", "late changes published"):
+    for column in ("business day", "state", "entries", "lines", "bank lines matched", "late changes published"):
         table.add_column(column)
-    for day, state, entries, lines, notes in result.days:
-        table.add_row(str(day), state, str(entries), str(lines), "\n".join(notes))
+    for day, state, entries, lines, notes, matched in result.days:
+        table.add_row(str(day), state, str(entries), str(lines), str(matched), "\n".join(notes))
     console.print(table)
     console.print(f"Trial balance: debit {result.total_debit} = credit {result.total_credit}\n")
     console.print(f"DuckDB file     {_relative(result.duckdb)}")
     console.print(f"Journal         {_relative(result.journal)}")
     console.print(f"Trial balance   {_relative(result.trial_balance)}")
     console.print(f"Export files    {_relative(result.exports)}/ ({len(result.export_files)} files, with manifests)")
+    console.print(f"Reconciliation  {_relative(result.reconciliation)} (review queue: {_relative(result.review)})")
     console.print(f"Tenant file     {_relative(result.tenant_file)}")
 
 
@@ -118,6 +122,152 @@ def backfill_command(
     from flows.backfill import backfill
 
     _report(_run(lambda: backfill(tenant, first, last, period, return_state=True)))
+
+
+@app.command("reconcile-files")
+def reconcile_files_command(
+    bank: Annotated[Path, typer.Option(help="BANK.csv: one row per bank statement line.")],
+    items: Annotated[Path, typer.Option(help="ITEMS.csv: the open items expected to be settled.")],
+    out: Annotated[Path, typer.Option(help="MATCHES.csv to write.")],
+    tolerance_days: Annotated[int, typer.Option(
+        min=0, max=3660, help="Days a payment may lie before the issue date or after the due date "
+                              "(amount + partner matches only).")] = 45,
+    amount_tolerance: Annotated[str, typer.Option(
+        help="PCT: a difference up to this % of the items' total is written off (reference matches).")] = "3",
+    report: Annotated[Optional[Path], typer.Option(help="REPORT.json to write: counts, unmatched, suggestions.")]
+    = None,
+    decisions: Annotated[Optional[Path], typer.Option(
+        help="A reviewer's DECISIONS.csv (bank_line_id,item_id,decision[,amount_applied]) with decision "
+             "confirm or reject: confirmed pairs are matched first, rejected pairs never.")] = None,
+    as_of: Annotated[Optional[str], typer.Option(
+        "--as-of", help="YYYY-MM-DD the age of open items is counted to [default: the last booking date].")]
+    = None,
+) -> None:
+    """Match bank lines against open items, offline (INTERFACES §1). Exit 2 on malformed input."""
+    from decimal import Decimal, InvalidOperation
+
+    from flows.recon_files import InputError, reconcile_files
+
+    try:
+        tolerance = Decimal(amount_tolerance)
+        if not (0 <= tolerance <= 100) or tolerance.as_tuple().exponent < -2:
+            raise InvalidOperation
+    except InvalidOperation:
+        _fail(f"--amount-tolerance {amount_tolerance!r}: expected a percentage between 0 and 100")
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    try:
+        result = reconcile_files(bank, items, out, tolerance_days=tolerance_days, amount_tolerance=tolerance,
+                                 report=report, decisions=decisions, as_of=day)
+    except InputError as exc:
+        _fail(str(exc))
+    summary = result.report
+    console.print(
+        f"matched {summary['matched_lines']} of {summary['bank_lines']} bank lines and "
+        f"{summary['matched_items']} of {summary['items']} items ({result.matches} rows); "
+        f"{len(summary['unmatched_lines'])} lines unmatched, {len(summary['suggestions'])} suggestions to review"
+    )
+    for rule, count in summary["by_rule"].items():
+        console.print(f"  {rule:<18} {count}")
+
+
+@reconcile_app.command("run")
+def reconcile_run(
+    tenant: Annotated[str, typer.Argument(help="Tenant id or path to its TOML file.")],
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="YYYY-MM-DD ages are counted to [default: today].")]
+    = None,
+) -> None:
+    """Run the reconcile flow now: take the inbox, match, record, book, alert."""
+    _quiet_prefect()
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    from flows.reconcile import reconcile
+
+    state = _run(lambda: reconcile(tenant, "manual", day, return_state=True))
+    summary = state.result()
+    console.print(f"{state.name}: {state.message or ''}")
+    for rule, count in summary.report["by_rule"].items():
+        console.print(f"  {rule:<18} {count}")
+
+
+@reconcile_app.command("drop")
+def reconcile_drop(
+    tenant: Annotated[str, typer.Argument(help="Tenant id or path to its TOML file.")],
+    file: Annotated[Path, typer.Argument(help="BANK.csv or ITEMS.csv to hand over.")],
+    kind: Annotated[str, typer.Option(help="bank (statement lines) or items (open items).")] = "bank",
+) -> None:
+    """Put a file into the tenant's inbox and emit the event that starts a reconcile run."""
+    from flows.events import drop
+    from schemas.tenant import ConfigError, load_tenant
+
+    if kind not in ("bank", "items"):
+        _fail(f"--kind {kind!r}: expected bank or items")
+    if not file.is_file():
+        _fail(f"{file}: file not found")
+    try:
+        config = load_tenant(tenant)
+    except ConfigError as exc:
+        _fail(str(exc))
+    _quiet_prefect()
+    target, emitted = drop(config, kind, file)
+    console.print(f"{_relative(target)}: in the inbox; "
+                  + ("event emitted: the reconcile deployment's trigger starts a run" if emitted
+                     else "no Prefect server reachable: the next scheduled run takes it"))
+
+
+@reconcile_app.command("review")
+def reconcile_review(
+    tenant: Annotated[str, typer.Argument(help="Tenant id or path to its TOML file.")],
+    out: Annotated[Path, typer.Option(help="REVIEW.csv to write: fill in `decision` and feed it to `decide`.")],
+) -> None:
+    """Write the review queue (suggestions and unmatched lines) as a CSV to decide on."""
+    from flows.reporting import write_csv
+    from schemas.tenant import ConfigError, load_tenant
+    from warehouse.db import opened
+    from warehouse.recon import review_rows
+
+    try:
+        config = load_tenant(tenant)
+    except ConfigError as exc:
+        _fail(str(exc))
+    with opened(config.duckdb_path()) as con:
+        rows = review_rows(con)
+    write_csv(rows, out)
+    console.print(f"{_relative(out)}: {rows.height} rows to review "
+                  f"({rows['bank_line_id'].n_unique() if rows.height else 0} bank lines)")
+
+
+@reconcile_app.command("decide")
+def reconcile_decide(
+    tenant: Annotated[str, typer.Argument(help="Tenant id or path to its TOML file.")],
+    decisions: Annotated[Path, typer.Argument(help="DECISIONS.csv: bank_line_id,item_id,decision[,amount_applied,"
+                                                   "note]; decision is confirm, reject or reverse.")],
+    by: Annotated[str, typer.Option(help="Who decided (kept in the match trail).")] = os.environ.get("USER", "reviewer"),
+) -> None:
+    """Apply a reviewer's decisions: confirmations are booked, rejected pairs are never proposed
+    again, a reversal undoes a line's matches. Then rebuild the bank journal."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from schemas.tenant import ConfigError, load_tenant
+    from sources.recon_csv import DECISION_COLUMNS, InputError, read_table
+    from warehouse.db import opened
+    from warehouse.recon import apply_decisions, store_bank_journal
+
+    try:
+        config = load_tenant(tenant)
+        frame = read_table(decisions, DECISION_COLUMNS)
+    except (ConfigError, InputError) as exc:
+        _fail(str(exc))
+    if config.reconciliation is None:
+        _fail(f"tenant {config.id} has no [reconciliation] table")
+    run_id, now = f"decide-{uuid.uuid4()}", datetime.now(UTC)
+    with opened(config.duckdb_path()) as con:
+        applied = apply_decisions(con, frame, run_id=run_id, now=now, decided_by=by, source=str(decisions))
+        store_bank_journal(con, config, run_id=run_id, now=now)
+    console.print(f"confirmed {applied.confirmed}, rejected {applied.rejected}, reversed {applied.reversed} rows")
+    for problem in applied.problems:
+        errors.print(f"not applied: {problem}", markup=False, soft_wrap=True)
+    if applied.problems:
+        raise typer.Exit(EXIT_INPUT)
 
 
 @tenant_app.command("check")

@@ -111,6 +111,12 @@ def publish_step(tenant: Tenant, destinations: list[str], periods: list[Period],
     return results
 
 
+def reconcile_step(tenant: Tenant, run_id: str, as_of: date):
+    from flows.reconcile import reconcile_tenant
+
+    return reconcile_tenant(tenant, run_id=run_id, trigger="daily_close", as_of=as_of)
+
+
 @dataclass(frozen=True)
 class Steps:
     """How each stage is run: as plain calls, or as Prefect tasks wrapping the same functions."""
@@ -118,6 +124,7 @@ class Steps:
     extract: Callable = extract_step
     stage: Callable = stage_step
     journal: Callable = journal_step
+    reconcile: Callable = reconcile_step
     publish: Callable = publish_step
 
 
@@ -127,6 +134,7 @@ TASK_STEPS = Steps(
                  task_run_name="extract {source}"),
     stage=task(stage_step, name="stage", cache_policy=NO_CACHE, task_run_name="stage {source}"),
     journal=task(journal_step, name="build journals", cache_policy=NO_CACHE, task_run_name="journals {source}"),
+    reconcile=task(reconcile_step, name="reconcile", cache_policy=NO_CACHE, task_run_name="reconcile"),
     publish=task(publish_step, name="publish", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10,
                  task_run_name="publish {destinations}"),
 )
@@ -144,6 +152,7 @@ class CloseSummary:
     open_rejects_frame: pl.DataFrame = field(default_factory=pl.DataFrame)
     held_back: list[tuple[str, date]] = field(default_factory=list)
     trial_balance: pl.DataFrame | None = None
+    reconciliation: object | None = None  # flows.reconcile.ReconcileSummary when the tenant reconciles
 
     @property
     def start(self) -> date:
@@ -196,6 +205,8 @@ def close_periods(tenant: Tenant, periods: list[Period], *, window: bool, run_id
         summary.extracts.append(extracted)
         summary.stages.append(staged)
         summary.journals.append(steps.journal(tenant, source, dates, run_id))
+    if tenant.reconciliation is not None:  # before publishing: the bank entries go out with the period
+        summary.reconciliation = steps.reconcile(tenant, run_id, max(dates))
     schedule = SCHEDULE_OF_PERIOD[periods[0].kind]
     destinations = sorted(n for n, d in tenant.destinations.items() if d.schedule == schedule)
     if destinations:
@@ -250,3 +261,7 @@ def publish_artifacts(tenant: Tenant, summary: CloseSummary) -> None:
         "## Export manifest\n\n" + markdown_table(files, ["destination", "period", "file", "entries", "lines",
                                                            "batch", "sha256"]),
         key=f"{key}-export-manifest", description="Files published by this run")
+    if summary.reconciliation is not None:
+        from flows.reconcile import publish_artifacts as publish_reconciliation
+
+        publish_reconciliation(tenant, summary.reconciliation)

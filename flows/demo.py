@@ -32,15 +32,17 @@ class DemoResult:
     journal: Path
     trial_balance: Path
     exports: Path
+    reconciliation: Path | None = None
+    review: Path | None = None
     export_files: list[Path] = field(default_factory=list)
-    days: list[tuple] = field(default_factory=list)  # (date, state name, entries, lines, notes)
+    days: list[tuple] = field(default_factory=list)  # (date, state name, entries, lines, notes, matched)
     total_debit: object = None
     total_credit: object = None
 
 
 def prepare(days: int, out: Path, workdir: Path, base_url: str) -> Path:
     """A fresh work directory and the tenant file the demo runs with (the packaged one, pointed here)."""
-    for stale in ("demo.duckdb", "demo.duckdb.wal", "dlt"):
+    for stale in ("demo.duckdb", "demo.duckdb.wal", "dlt", "inbox"):
         path = workdir / stale
         if path.is_dir():
             shutil.rmtree(path)
@@ -58,15 +60,19 @@ def prepare(days: int, out: Path, workdir: Path, base_url: str) -> Path:
 
 
 def run_demo(days: int, out: Path, workdir: Path, progress=None) -> DemoResult:
+    from destinations.delivery.local import publish
     from flows.closing import CloseSummary
     from flows.daily_close import daily_close
+    from flows.recon_files import report_json
     from flows.reporting import write_csv
+    from sources.demo_pms.bank import demo_bank_rows
     from sources.demo_pms.generator import HotelSpec
     from sources.demo_pms.server import DemoPmsServer, PmsStore
     from transforms.periods import day_start
     from transforms.trial_balance import trial_balance
     from warehouse.db import opened
     from warehouse.journals import entry_lines
+    from warehouse.recon import review_rows
 
     workdir, out = workdir.resolve(), out.resolve()
     packaged = load_tenant(PACKAGED_TENANTS / "demo.toml")
@@ -80,9 +86,12 @@ def run_demo(days: int, out: Path, workdir: Path, progress=None) -> DemoResult:
         tenant_file = prepare(days, out, workdir, server.url)
         tenant = load_tenant(tenant_file)
         result = DemoResult(workdir, tenant_file, tenant.duckdb_path(), workdir / "journal.csv",
-                            workdir / "trial_balance.csv", out)
+                            workdir / "trial_balance.csv", out, workdir / "reconciliation.json",
+                            workdir / "review.csv")
+        bank_lines, items = demo_bank_rows(spec, spec.history_start, DEMO_END)
         for index in range(days):
             day = first + timedelta(days=index)
+            drop_statement(tenant, bank_lines, items, day, first=index == 0)
             store.set_clock(day_start(day + timedelta(days=1), tenant.timezone, MORNING_AFTER))
             state = daily_close(str(tenant_file), day, return_state=True)
             summary: CloseSummary = state.result()
@@ -90,13 +99,41 @@ def run_demo(days: int, out: Path, workdir: Path, progress=None) -> DemoResult:
             # Earlier days that changed after they were exported: their reversal + correction files.
             notes = [f.path.name for e in summary.exports if e.period.start != day for f in e.files if f.new_batch]
             result.export_files += [f.path for f in files if f.new_batch]
-            result.days.append((day, state.name, sum(f.entries for f in files), sum(f.lines for f in files), notes))
+            recon = summary.reconciliation
+            result.days.append((day, state.name, sum(f.entries for f in files), sum(f.lines for f in files), notes,
+                                recon.report["matched_lines"] if recon else 0))
             if progress:
                 progress(day)
     with opened(tenant.duckdb_path()) as con:
         lines = entry_lines(con, tenant, first, DEMO_END)
+        write_csv(review_rows(con), result.review)
+    publish(workdir, result.reconciliation.name, report_json(summary.reconciliation.report))
     write_csv(lines.drop("line_no"), result.journal)
     balance = trial_balance(lines)
     write_csv(balance, result.trial_balance)
     result.total_debit, result.total_credit = balance["debit"].sum(), balance["credit"].sum()
     return result
+
+
+def drop_statement(tenant, bank_lines: list[dict], items: list[dict], day: date, *, first: bool) -> None:
+    """The morning after ``day``: the bank's statement of that day (on the first day, the whole
+    history before it) and the PMS's open-items export reach the reconciliation inbox."""
+    import csv
+    import io
+
+    from sources.recon_csv import BANK_COLUMNS, ITEM_COLUMNS
+
+    def write(kind: str, name: str, columns, rows: list[dict]) -> None:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=[c.name for c in columns], lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        folder = tenant.inbox_path() / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text.getvalue(), encoding="utf-8")
+
+    booked = [r for r in bank_lines if (r["booking_date"] <= day.isoformat() if first
+                                        else r["booking_date"] == day.isoformat())]
+    write("bank", f"statement-{day:%Y%m%d}.csv", BANK_COLUMNS, booked)
+    write("items", f"open-items-{day:%Y%m%d}.csv", ITEM_COLUMNS,
+          [r for r in items if r["issue_date"] <= day.isoformat()])

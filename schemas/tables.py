@@ -152,10 +152,12 @@ class BankLine(pa.DataFrameModel):
 class Match(pa.DataFrameModel):
     """One reconciliation decision (MATCHES.csv of INTERFACES §1 plus its trail).
 
-    The table is append-only: an undo is a new row with decision ``reversed``.
+    The table is append-only. ``auto`` and ``confirmed`` rows apply money; a
+    ``reversed`` row cancels the row named in ``reverses`` (an undo); a ``rejected``
+    row (amount 0) means the pair must never be proposed again.
     """
 
-    match_id: str
+    match_id: str = pa.Field(unique=True)
     bank_line_id: str
     item_id: Optional[str] = _nullable()
     amount_applied: Money
@@ -167,9 +169,60 @@ class Match(pa.DataFrameModel):
     decision: str = pa.Field(isin=["auto", "suggested", "confirmed", "rejected", "reversed"])
     run_id: str
     decided_at: Timestamp
+    reverses: Optional[str] = _nullable()
+    decided_by: Optional[str] = _nullable()
+    note: Optional[str] = _nullable()
 
     class Config(_Strict):
         name = "match"
+
+
+class MatchSuggestion(pa.DataFrameModel):
+    """The review queue: what the last reconcile run could not decide alone (replaced each run)."""
+
+    bank_line_id: str
+    item_id: str
+    rank: int = pa.Field(ge=1)
+    why: str
+    run_id: str
+
+    class Config(_Strict):
+        name = "match_suggestion"
+        unique = ["bank_line_id", "item_id"]
+
+
+class Discrepancy(pa.DataFrameModel):
+    """What the last reconcile run found wrong or still open (replaced each run; alerts say
+    which ones are new)."""
+
+    problem_id: str = pa.Field(unique=True)
+    kind: str
+    bank_line_id: Optional[str] = _nullable()
+    item_id: Optional[str] = _nullable()
+    amount: Optional[Money] = _nullable()
+    age_days: Optional[int] = _nullable()
+    detail: str
+    first_seen_run: str
+    run_id: str
+
+    class Config(_Strict):
+        name = "discrepancy"
+
+
+class InboxFile(pa.DataFrameModel):
+    """A file taken from the reconciliation inbox: loaded, or quarantined with the reason."""
+
+    sha256: str = pa.Field(unique=True)
+    name: str
+    kind: str = pa.Field(isin=["bank", "items"])
+    rows: int = pa.Field(ge=0)
+    status: str = pa.Field(isin=["loaded", "quarantined"])
+    reason: Optional[str] = _nullable()
+    run_id: str
+    taken_at: Timestamp
+
+    class Config(_Strict):
+        name = "inbox_file"
 
 
 class JournalLine(pa.DataFrameModel):
@@ -241,7 +294,7 @@ class Reject(pa.DataFrameModel):
     reject_id: str = pa.Field(unique=True)
     problem_id: str  # the same problem found again has the same problem_id, never a second open row
     run_id: str
-    stage: str = pa.Field(isin=["extract", "staging", "journal", "export"])
+    stage: str = pa.Field(isin=["extract", "staging", "journal", "export", "reconcile"])
     source: str
     table_name: str
     record_id: str
@@ -345,6 +398,9 @@ CANONICAL_MODELS: tuple[type[pa.DataFrameModel], ...] = (
     InvoiceLine,
     BankLine,
     Match,
+    MatchSuggestion,
+    Discrepancy,
+    InboxFile,
     JournalEntry,
     JournalLine,
     Reject,

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from schemas.currencies import ISO_4217
+from schemas.notify import NotifySettings
 
 TENANTS_DIR_ENV = "LEDGERFLOW_TENANTS_DIR"
 HOME_ENV = "LEDGERFLOW_HOME"
@@ -108,6 +109,36 @@ class CsvDestination(_Model):
 Destination = Annotated[Union[CsvDestination], Field(discriminator="type")]
 
 
+class ReconAccounts(_Model):
+    """Where each side of a matched bank line is booked (bank <-> these)."""
+
+    invoice: str  # customer receivables
+    bill: str  # supplier payables
+    payout: str  # cards / payment processor clearing: what the processor owes us
+    refund: str | None = None  # default: the invoice account for money in, the bill account for money out
+    bank_fee: str
+    processor_fee: str | None = None  # default: bank_fee
+    discount: str | None = None  # default: bank_fee
+    rounding: str | None = None  # default: mapping.rounding_account
+    fx: str | None = None  # default: bank_fee
+    other: str | None = None  # default: mapping.suspense_account
+    unapplied: str | None = None  # the part of a bank line no item took; default: mapping.suspense_account
+
+
+class Reconciliation(_Model):
+    """How bank lines are matched against open items, booked, and alerted on ([reconciliation])."""
+
+    tolerance_days: int = Field(default=45, ge=0, le=3660)
+    amount_tolerance_pct: Decimal = Field(default=Decimal("3"), ge=0, le=100, decimal_places=2)
+    processor_fee_max_pct: Decimal = Field(default=Decimal("15"), ge=0, le=100, decimal_places=2)
+    name_threshold: float = Field(default=0.8, gt=0, le=1)  # not money: a similarity score
+    alert_after_days: int = Field(default=14, ge=0, le=3660)  # unmatched older than this is alerted
+    journal_code: str = Field(default="BQ", min_length=1)
+    inbox: str = "inbox"  # under data_dir: bank/*.csv and items/*.csv are picked up by each run
+    bank_accounts: dict[str, str] = Field(min_length=1)  # our IBAN / account id -> its GL account
+    accounts: ReconAccounts
+
+
 class Tenant(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
     name: str
@@ -132,6 +163,8 @@ class Tenant(_Model):
     mapping: Mapping
     sources: dict[str, Source] = {}
     destinations: dict[str, Destination] = {}
+    reconciliation: Reconciliation | None = None
+    notify: NotifySettings | None = None
 
     @field_validator("currency")
     @classmethod
@@ -178,6 +211,10 @@ class Tenant(_Model):
             path = Path(os.environ.get(HOME_ENV) or Path.cwd()) / path
         return path
 
+    def inbox_path(self) -> Path:
+        recon = self.reconciliation
+        return self.data_path() / (recon.inbox if recon else "inbox")
+
     def business_day_start(self, business_date: date) -> datetime:
         """The UTC instant a business day opens (its cut-off, local time, DST-aware)."""
         local = datetime.combine(business_date, self.business_day_cutoff, tzinfo=self.tz)
@@ -220,6 +257,13 @@ def _reference_problems(tenant: Tenant) -> list[tuple[str, str]]:
             problems.append((f"mapping.taxes.{category}", f"{category} is mapped both as revenue and as a tax"))
     for method, rule in mapping.payment_methods.items():
         need_account(f"mapping.payment_methods.{method}.account", rule.account)
+    recon = tenant.reconciliation
+    if recon is not None:
+        for bank_account, number in recon.bank_accounts.items():
+            need_account(f"reconciliation.bank_accounts.{bank_account}", number)
+        for key, number in recon.accounts.model_dump().items():
+            if number is not None:
+                need_account(f"reconciliation.accounts.{key}", number)
     return problems
 
 

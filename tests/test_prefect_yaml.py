@@ -13,7 +13,7 @@ DOCUMENT = yaml.safe_load((ROOT / "prefect.yaml").read_text())
 DEPLOYMENTS = DOCUMENT["deployments"]
 TOP_KEYS = {"name", "prefect-version", "build", "push", "pull", "definitions", "deployments"}
 DEPLOYMENT_KEYS = {"name", "description", "entrypoint", "parameters", "tags", "schedules", "work_pool", "version",
-                   "concurrency_limit", "enforce_parameter_schema", "pull", "job_variables", "paused"}
+                   "concurrency_limit", "enforce_parameter_schema", "pull", "job_variables", "paused", "triggers"}
 SCHEDULE_KEYS = {"cron", "timezone", "active", "day_or", "parameters", "slug"}
 WORK_POOL_KEYS = {"name", "work_queue_name", "job_variables"}
 
@@ -69,3 +69,21 @@ def test_the_demo_tenant_has_daily_weekly_and_monthly_deployments_and_a_backfill
     tenant = load_tenant("demo")
     for period, schedule in (("week", "weekly"), ("month", "monthly")):
         assert any(d.schedule == schedule for d in tenant.destinations.values()), period
+
+
+def test_reconcile_deployments_and_their_event_trigger():
+    """A new bank file or invoice (the events `ledgerflow reconcile drop` emits) starts a reconcile run
+    of that tenant; a burst makes one run (concurrency limit 1, new runs cancelled)."""
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+
+    from flows.events import event_name, tenant_resource
+
+    by_name = {d["name"]: d for d in DEPLOYMENTS}
+    for cadence in ("daily", "weekly", "monthly"):
+        assert by_name[f"demo-reconcile-{cadence}"]["entrypoint"] == "flows/reconcile.py:reconcile"
+    daily = by_name["demo-reconcile-daily"]
+    assert daily["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    (trigger,) = [DeploymentEventTrigger(**t) for t in daily["triggers"]]
+    assert trigger.match.get("prefect.resource.id") == tenant_resource("demo")["prefect.resource.id"]
+    assert {event_name("bank"), event_name("items")} == set(trigger.expect)
+    assert trigger.parameters["tenant"] == "demo"

@@ -89,11 +89,38 @@ class JournalResult:
     rejects: pl.DataFrame
 
 
-def _journal_lines(plan: VersionPlan, tenant: Tenant, source: str) -> pl.DataFrame:
+def _journal_lines(plan: VersionPlan, journal_code: str, source: str) -> pl.DataFrame:
     return plan.lines.with_columns(
-        pl.lit(tenant.mapping.journal_code).alias("journal_code"),
+        pl.lit(journal_code).alias("journal_code"),
         pl.format("{}-{}", pl.lit(source.upper()), pl.col("business_date").dt.strftime("%Y%m%d")).alias("document_ref"),
     ).select(list(JournalLine.to_schema().columns))
+
+
+def plan_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, built: pl.DataFrame,
+              days: list[date]) -> VersionPlan:
+    """What to write so that the stored entries of ``days`` equal ``built`` (DESIGN invariants 3, 4)."""
+    entries, exported_lines = stored_entries(con, tenant, source, days)
+    return plan_versions(tenant=tenant.id, source=source, built=built, dates=days, stored_entries=entries,
+                         stored_lines=exported_lines, closed_through=tenant.closed_through)
+
+
+def write_plan(con: duckdb.DuckDBPyConnection, plan: VersionPlan, tenant: Tenant, source: str, journal_code: str, *,
+               run_id: str, now: datetime) -> None:
+    """Store a plan inside the caller's transaction: drafts replaced, new versions inserted."""
+    lines = _journal_lines(plan, journal_code, source) if not plan.entries.is_empty() else pl.DataFrame()
+    if not lines.is_empty():
+        require_valid(JournalLine, lines, f"journal of {source}")  # a failure here is a bug: refuse to store
+    if plan.delete_entry_ids:
+        exported = run(con, "SELECT count(*) FROM export_log WHERE object_type = 'journal_entry' AND object_id IN "
+                       "(SELECT unnest(?::VARCHAR[]))", [plan.delete_entry_ids])[0][0]
+        if exported:  # DESIGN invariant 4; the plan never asks for this
+            raise RuntimeError("refusing to delete an exported journal entry")
+        for table in ("journal_line", "journal_entry"):
+            run(con, f"DELETE FROM {table} WHERE entry_id IN (SELECT unnest(?::VARCHAR[]))", [plan.delete_entry_ids])
+    insert(con, JournalEntry, plan.entries.with_columns(
+        pl.lit(tenant.id).alias("tenant"), pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
+        pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("created_at")))
+    insert(con, JournalLine, lines)
 
 
 def days_to_rebuild(con: duckdb.DuckDBPyConnection, source: str) -> tuple[set[date], set[date]]:
@@ -115,12 +142,7 @@ def close_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, date
     pending, rejected = days_to_rebuild(con, source)
     days = sorted(set(dates) | closed_days(con, source, sorted(pending)) | rejected)
     journals = build_from_db(con, tenant, source, days)
-    entries, exported_lines = stored_entries(con, tenant, source, days)
-    plan = plan_versions(tenant=tenant.id, source=source, built=journals.lines, dates=days,
-                         stored_entries=entries, stored_lines=exported_lines, closed_through=tenant.closed_through)
-    lines = _journal_lines(plan, tenant, source) if not plan.entries.is_empty() else pl.DataFrame()
-    if not lines.is_empty():
-        require_valid(JournalLine, lines, f"journal of {source}")  # a failure here is a bug: refuse to store
+    plan = plan_days(con, tenant, source, journals.lines, days)
     journal_rejects = reject_store.with_ids(
         journals.rejects.select(
             pl.lit(source).alias("source"), pl.lit("sales_line").alias("table_name"),
@@ -131,20 +153,8 @@ def close_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, date
                       pl.col("amount")).alias("reason"),
             pl.lit(None, pl.String).alias("payload")),
         stage="journal", run_id=run_id, now=now)
-    entry_rows = plan.entries.with_columns(
-        pl.lit(tenant.id).alias("tenant"), pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
-        pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("created_at"))
     with transaction(con):
-        if plan.delete_entry_ids:
-            exported = run(con, "SELECT count(*) FROM export_log WHERE object_type = 'journal_entry' AND object_id IN "
-                           "(SELECT unnest(?::VARCHAR[]))", [plan.delete_entry_ids])[0][0]
-            if exported:  # DESIGN invariant 4; the plan never asks for this
-                raise RuntimeError("refusing to delete an exported journal entry")
-            for table in ("journal_line", "journal_entry"):
-                run(con, f"DELETE FROM {table} WHERE entry_id IN (SELECT unnest(?::VARCHAR[]))",
-                    [plan.delete_entry_ids])
-        insert(con, JournalEntry, entry_rows)
-        insert(con, JournalLine, lines)
+        write_plan(con, plan, tenant, source, tenant.mapping.journal_code, run_id=run_id, now=now)
         condition, params = _in_days(days)
         reject_store.replace_open(con, journal_rejects, scope_sql=f"stage = 'journal' AND source = ? AND {condition}",
                                   scope_params=[source, *params], run_id=run_id)

@@ -1,0 +1,173 @@
+"""``reconcile(tenant, trigger)``: match the tenant's bank lines against its open items.
+
+inbox -> open state -> engine -> match trail, review queue, problems -> bank journal
+-> artifacts and alerts. Also a step of ``daily_close`` (before publishing, so the
+day's bank entries go out with it). Started by a schedule, by an event (a new bank
+file, a new invoice: see ``prefect.yaml``), or by hand (``ledgerflow reconcile run``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import polars as pl
+from prefect import flow, tags, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
+
+from flows.closing import _logger, current_run_id
+from flows.reporting import frame_table, markdown_table
+from schemas.tenant import Tenant, load_tenant
+from transforms.recon.engine import Reconciliation, Rules
+from warehouse.db import opened
+from warehouse.recon import InboxResult, Recorded, open_state, record, store_bank_journal, take_inbox
+
+
+@dataclass
+class ReconcileSummary:
+    tenant: str
+    run_id: str
+    trigger: str
+    as_of: date
+    inbox: InboxResult
+    report: dict
+    recorded: Recorded
+    bank_entries: int = 0
+    deliveries: list = field(default_factory=list)
+
+    @property
+    def new_problems(self) -> pl.DataFrame:
+        return self.recorded.new_problems
+
+    def final_state(self):
+        problems = []
+        if self.inbox.quarantined or self.inbox.row_rejects:
+            problems.append(f"{len(self.inbox.quarantined)} inbox files quarantined, "
+                            f"{self.inbox.row_rejects} bank lines rejected")
+        if self.new_problems.height:
+            kinds = self.new_problems.group_by("kind").len().sort("kind")
+            problems.append("new: " + ", ".join(f"{n} {k}" for k, n in kinds.iter_rows()))
+        message = (f"{self.report['matched_lines']} of {self.report['bank_lines']} open bank lines matched, "
+                   f"{len(self.report['suggestions'])} suggestions")
+        if not problems:
+            return Completed(data=self, message=message)
+        name = "CompletedWithRejects" if self.inbox.quarantined or self.inbox.row_rejects else "CompletedWithWarnings"
+        return Completed(data=self, name=name, message=message + "; " + "; ".join(problems))
+
+
+def rules_of(tenant: Tenant) -> Rules:
+    recon = tenant.reconciliation
+    assert recon is not None
+    return Rules(tolerance_days=recon.tolerance_days, amount_tolerance_pct=recon.amount_tolerance_pct,
+                 processor_fee_max_pct=recon.processor_fee_max_pct, name_threshold=recon.name_threshold)
+
+
+def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as_of: date | None = None,
+                     now: datetime | None = None, notify: bool = True) -> ReconcileSummary:
+    """One reconcile run, as plain calls (the flow and ``daily_close`` wrap it in a task)."""
+    from transforms.recon.engine import reconcile as match
+
+    if tenant.reconciliation is None:
+        raise ValueError(f"tenant {tenant.id} has no [reconciliation] table: nothing to reconcile")
+    now = now or datetime.now(UTC)
+    as_of = as_of or now.astimezone(tenant.tz).date()
+    with opened(tenant.duckdb_path()) as con:
+        inbox = take_inbox(con, tenant, run_id=run_id, now=now)
+        bank, items, barred = open_state(con)
+        outcome: Reconciliation = match(bank, items, rules_of(tenant), rejected=barred, as_of=as_of)
+        recorded = record(con, outcome, run_id=run_id, now=now, as_of=as_of,
+                          alert_after_days=tenant.reconciliation.alert_after_days)
+        plan = store_bank_journal(con, tenant, run_id=run_id, now=now)
+    summary = ReconcileSummary(tenant.id, run_id, trigger, as_of, inbox, outcome.report(), recorded,
+                               bank_entries=0 if plan is None else plan.entries.height)
+    log = _logger()
+    for name, reason in inbox.quarantined:
+        log.warning("inbox file %s quarantined: %s", name, reason)
+    log.info("reconcile %s (%s): %d rows recorded, %d suggestions, %d new problems", tenant.id, trigger,
+             recorded.new_rows, recorded.suggestions, recorded.new_problems.height)
+    if notify and tenant.notify is not None and tenant.notify.enabled and (
+            recorded.new_problems.height or inbox.quarantined):
+        from destinations.notify import send_alert
+
+        summary.deliveries = send_alert(tenant.notify, alert_of(tenant, summary))
+        for delivery in summary.deliveries:
+            (log.info if delivery.ok else log.warning)("alert via %s to %s: %s", delivery.channel, delivery.target,
+                                                       delivery.detail)
+    return summary
+
+
+def alert_of(tenant: Tenant, summary: ReconcileSummary):
+    """One alert per run listing what is new: people act on changes, not on the same list daily."""
+    from destinations.notify import Alert
+
+    problems = summary.new_problems
+    lines = [f"Reconciliation of {tenant.name} ({summary.trigger}, as of {summary.as_of}):"]
+    for kind, group in problems.group_by("kind", maintain_order=True):
+        lines.append(f"- {kind[0]}: {group.height}")
+        for row in group.head(10).iter_rows(named=True):
+            what = row["bank_line_id"] or row["item_id"]
+            lines.append(f"    {what}: {row['detail']}" + (f" ({row['age_days']} days)" if row["age_days"] else ""))
+    for name, reason in summary.inbox.quarantined:
+        lines.append(f"- quarantined file {name}: {reason}")
+    payload = {
+        "tenant": tenant.id, "run_id": summary.run_id, "as_of": summary.as_of.isoformat(),
+        "counts": {k: n for k, n in problems.group_by("kind").len().sort("kind").iter_rows()},
+        "problems": [{k: (str(v) if v is not None and k == "amount" else v) for k, v in row.items()
+                      if k not in ("first_seen_run", "run_id")} for row in problems.head(500).iter_rows(named=True)],
+        "quarantined": [{"file": n, "reason": r} for n, r in summary.inbox.quarantined],
+    }
+    severity = "error" if summary.inbox.quarantined or problems.filter(
+        pl.col("kind").is_in(["double_payment", "currency_mismatch"])).height else "warning"
+    return Alert(tenant=tenant.id, subject=f"{problems.height} reconciliation problems need a look",
+                 text="\n".join(lines), payload=payload, severity=severity)
+
+
+def publish_artifacts(tenant: Tenant, summary: ReconcileSummary) -> None:
+    """Match summary, review queue and problems as Prefect markdown artifacts."""
+    key = tenant.id.replace("_", "-")
+    report = summary.report
+    counts = [("bank lines open before the run", report["bank_lines"]),
+              ("items open before the run", report["items"]),
+              ("bank lines matched", report["matched_lines"]), ("items matched", report["matched_items"]),
+              ("suggestions to review", len(report["suggestions"])),
+              ("bank lines unmatched", len(report["unmatched_lines"])),
+              ("bank journal entries written", summary.bank_entries)]
+    files = [(name, rows, "loaded") for name, rows in summary.inbox.loaded]
+    files += [(name, 0, f"quarantined: {reason}") for name, reason in summary.inbox.quarantined]
+    create_markdown_artifact(
+        f"## Reconciliation {tenant.id} ({summary.trigger}, as of {summary.as_of})\n\n"
+        + markdown_table(counts, ["", "count"]) + "\n\n### Rows by rule\n\n"
+        + markdown_table(sorted(report["by_rule"].items()), ["rule", "rows"])
+        + ("\n\n### Inbox\n\n" + markdown_table(files, ["file", "rows", "status"]) if files else ""),
+        key=f"{key}-match-summary", description="What the reconcile run matched, by rule")
+    suggestions = [(s["bank_line_id"], ", ".join(s["candidates"]), s["why"]) for s in report["suggestions"]]
+    create_markdown_artifact(
+        "## Suggestions to review\n\n" + markdown_table(suggestions, ["bank line", "candidates", "why"])
+        + "\n\nReview with `ledgerflow reconcile review TENANT --out review.csv`, fill in `decision`, "
+          "then `ledgerflow reconcile decide TENANT review.csv`.\n\n## Problems\n\n"
+        + frame_table(summary.recorded.problems.select("kind", "bank_line_id", "item_id", "amount", "age_days",
+                                                       "detail")),
+        key=f"{key}-unmatched", description="Suggestions and unmatched or discrepant lines and items")
+
+
+def reconcile_step(tenant: Tenant, run_id: str, trigger: str = "daily_close", as_of: date | None = None):
+    return reconcile_tenant(tenant, run_id=run_id, trigger=trigger, as_of=as_of)
+
+
+reconcile_task = task(reconcile_step, name="reconcile", cache_policy=NO_CACHE, task_run_name="reconcile {trigger}")
+
+
+@flow(name="reconcile", flow_run_name="reconcile {tenant} ({trigger})")
+def reconcile(tenant: str = "demo", trigger: str = "manual", as_of: date | None = None):
+    """Match the tenant's bank lines against its open items: take new inbox files, apply the
+    rules, record every decision, rebuild the bank journal, publish artifacts, alert.
+
+    ``trigger`` says why the run happened (``schedule``, ``bank-file``, ``invoice``, ``manual``)
+    and ends up in the run's name and the alert."""
+    config = load_tenant(tenant)
+    with tags(f"tenant:{config.id}"):
+        summary = reconcile_task(config, current_run_id(), trigger, as_of)
+    publish_artifacts(config, summary)
+    return summary.final_state()

@@ -1,0 +1,1 @@
+"""Reconciliation: match bank lines with open items. Pure functions, no IO."""

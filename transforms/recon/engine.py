@@ -1,0 +1,889 @@
+"""The reconciliation engine: which bank line settles which open items, and why.
+
+Pure: Polars frames in, frames out, no IO and no clock. The same inputs give the
+same decisions in the same order, whatever order the rows came in.
+
+Rules run in order of certainty, and each one only sees what the ones before
+left open:
+
+1. ``manual``          confirmations a person made (always first);
+2. ``structured_ref``  a structured creditor reference (OGM, RF, KID, …) equal on both sides;
+3. ``payout``          a payment processor's payout id: the expected payout, or every item
+                       carrying that ``settlement_ref``, net of the processor's fee;
+4. ``exact_ref_amount`` / ``multi_ref`` / ``ref_partial``
+                       document numbers found in the free text (one or several);
+5. ``fuzzy``           a document number or reference with one typo, when only one open item
+                       is that close and the amount agrees;
+6. ``amount_partner``  the exact amount from a recognised partner (IBAN or name), within
+                       the date window;
+7. ``many_to_one``     one transfer paying several items of one partner (a unique subset sum).
+
+Candidates that cannot be told apart are never matched: they become suggestions
+listing the alternatives. Differences within the tolerance on a referenced
+payment become a ``write_off`` row with a reason; larger shortfalls leave the
+item open (partial payment). Everything that stays open or looks wrong becomes a
+discrepancy, which the flow turns into alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+import polars as pl
+
+from schemas.money import from_cents, to_cents
+from transforms.recon import keys as K
+from transforms.recon.names import name_similarity, normalise_name_expr
+from transforms.recon.references import find_structured_refs, structured_ref_valid
+
+WRITE_OFF = "write_off"
+NO_ITEM = -1
+MATCH_COLUMNS = ["bank_line_id", "item_id", "amount_applied", "rule", "confidence", "reason"]
+DISCREPANCY_COLUMNS = ["kind", "bank_line_id", "item_id", "amount", "detail"]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a tenant can tune (INTERFACES §1 flags, tenant ``[reconciliation]`` table)."""
+
+    tolerance_days: int = 45
+    amount_tolerance_pct: Decimal = Decimal("3")
+    processor_fee_max_pct: Decimal = Decimal("15")  # a payout more than this below its items is not a fee
+    name_threshold: float = 0.8  # not money: a similarity score
+    fuzzy_min_length: int = 6  # shortest reference body where one typo is still tolerated
+    subset_max_items: int = 24  # a partner's open items tried for one batch payment
+    subset_max_size: int = 6  # items one transfer may pay without any reference
+    subset_budget: int = 50_000  # search steps per line before giving up (then: suggestion)
+    suggest_max: int = 5  # alternatives listed per suggestion
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    bank_line_id: str
+    candidates: tuple[str, ...]
+    why: str
+
+
+@dataclass
+class Reconciliation:
+    """The outcome of one run: match rows (MATCHES.csv), suggestions, discrepancies."""
+
+    matches: pl.DataFrame
+    suggestions: list[Suggestion]
+    discrepancies: pl.DataFrame
+    unmatched_lines: list[str]
+    unmatched_items: list[str]
+    bank_lines: int
+    items: int
+    matched_items: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+    def report(self) -> dict:
+        """REPORT.json of INTERFACES §1 (its keys first, ours after)."""
+        matched_lines = self.matches.filter(pl.col("rule") != WRITE_OFF)["bank_line_id"].n_unique()
+        return {
+            "bank_lines": self.bank_lines,
+            "items": self.items,
+            "matched_lines": matched_lines,
+            "matched_items": self.matched_items,
+            "unmatched_lines": self.unmatched_lines,
+            "unmatched_items": self.unmatched_items,
+            "suggestions": [
+                {"bank_line_id": s.bank_line_id, "candidates": list(s.candidates), "why": s.why}
+                for s in self.suggestions
+            ],
+            "by_rule": self.by_rule,
+            "discrepancies": [
+                {k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
+                for row in self.discrepancies.iter_rows(named=True)
+            ],
+        }
+
+
+# --------------------------------------------------------------------------- preparation
+
+def _norm_code(expr: pl.Expr) -> pl.Expr:
+    """IBANs, account ids, references: upper case, separators removed; empty -> null."""
+    out = expr.str.to_uppercase().str.replace_all(r"[^0-9A-Z]+", "")
+    return pl.when(out.str.len_chars() > 0).then(out)
+
+
+def _partner_columns(name: str, iban: str) -> list[pl.Expr]:
+    norm = normalise_name_expr(pl.col(name).fill_null(""))
+    return [
+        _norm_code(pl.col(iban)).alias("iban"),
+        norm.alias("name"),
+        norm.str.split(" ").list.sort().list.join(" ").alias("name_sorted"),
+        norm.str.replace_all(" ", "").str.slice(0, 6).alias("name6"),
+    ]
+
+
+def _prepare_lines(bank: pl.DataFrame) -> pl.DataFrame:
+    return (
+        bank.sort("booking_date", "bank_line_id")
+        .with_row_index("line_idx")
+        .select(
+            "line_idx",
+            "bank_line_id",
+            _norm_code(pl.col("bank_account")).alias("account"),
+            pl.col("booking_date").alias("date"),
+            to_cents(pl.col("amount")).alias("cents"),
+            "currency",
+            *_partner_columns("counterparty_name", "counterparty_iban"),
+            pl.col("counterparty_name").alias("raw_name"),
+            _norm_code(pl.col("structured_ref")).alias("sref"),
+            pl.concat_str([pl.col("remittance_info").fill_null(""), pl.col("structured_ref").fill_null("")],
+                          separator=" ").alias("text"),
+        )
+    )
+
+
+def _prepare_items(items: pl.DataFrame) -> pl.DataFrame:
+    return (
+        items.sort("issue_date", "due_date", "document_number", "item_id", nulls_last=True)
+        .with_row_index("item_idx")
+        .select(
+            "item_idx",
+            "item_id",
+            "kind",
+            "document_number",
+            "issue_date",
+            pl.coalesce("due_date", "issue_date").alias("due"),
+            to_cents(pl.col("amount_open")).alias("cents"),
+            "currency",
+            *_partner_columns("partner_name", "partner_iban"),
+            pl.col("partner_name").alias("raw_name"),
+            "partner_id",
+            "company_id",
+            _norm_code(pl.col("bank_account")).alias("account"),
+            _norm_code(pl.col("structured_ref")).alias("sref"),
+            _norm_code(pl.col("settlement_ref")).alias("settlement"),
+        )
+    )
+
+
+def _sign(value: int) -> int:
+    return (value > 0) - (value < 0)
+
+
+# --------------------------------------------------------------------------- the book
+
+class _Book:
+    """What is still open while the rules run, and every decision made so far."""
+
+    def __init__(self, lines: pl.DataFrame, items: pl.DataFrame, rules: Rules, rejected: set[tuple[int, int]]):
+        self.lines, self.items, self.rules = lines, items, rules
+        self.line_amount = lines["cents"].to_list()
+        self.line_rem = list(self.line_amount)
+        self.item_amount = items["cents"].to_list()
+        self.item_rem = list(self.item_amount)
+        self.item_due = items["due"].to_list()
+        self.item_doc = items["document_number"].to_list()
+        self.rejected = rejected
+        self.blocked: set[int] = set()  # lines no later rule may touch (ambiguous, double payment)
+        self.rows: dict[tuple[int, int], list] = {}
+        self.suggestions: dict[int, tuple[list[int], str]] = {}
+        self.discrepancies: list[tuple[str, int, int, int, str]] = []
+
+    # -- state
+    def untouched(self, li: int) -> bool:
+        return li not in self.blocked and self.line_rem[li] == self.line_amount[li] and self.line_rem[li] != 0
+
+    def open_lines(self) -> pl.Series:
+        return pl.Series("line_idx", [li for li in range(len(self.line_rem)) if self.untouched(li)], pl.UInt32)
+
+    def item_rem_series(self) -> pl.Series:
+        return pl.Series("rem", self.item_rem, pl.Int64)
+
+    def line_rem_series(self) -> pl.Series:
+        return pl.Series("line_rem", self.line_rem, pl.Int64)
+
+    def within_tolerance(self, difference: int, total: int) -> bool:
+        return abs(difference) * 100 <= abs(total) * self.rules.amount_tolerance_pct
+
+    # -- decisions
+    def apply(self, li: int, ii: int, cents: int, rule: str, confidence: float, reason: str | None = None) -> None:
+        if cents == 0:
+            return
+        row = self.rows.get((li, ii))
+        if row is None:
+            self.rows[(li, ii)] = [cents, rule, confidence, reason]
+        else:  # the same pair again (a manual top-up): one row per pair
+            row[0] += cents
+        self.line_rem[li] -= cents
+        if ii != NO_ITEM:
+            self.item_rem[ii] -= cents
+
+    def suggest(self, li: int, candidates: list[int], why: str) -> None:
+        if li not in self.suggestions:
+            self.suggestions[li] = (candidates[: self.rules.suggest_max], why)
+        self.blocked.add(li)
+
+    def note(self, kind: str, li: int, ii: int, cents: int, detail: str) -> None:
+        self.discrepancies.append((kind, li, ii, cents, detail))
+
+    def settle(self, li: int, targets: list[int], rule: str, confidence: float, *, payout: bool = False) -> None:
+        """Apply line ``li`` to ``targets`` (open items found by reference), the way an
+        accountant would: in full when the amounts agree or differ within tolerance
+        (the difference written off), oldest first when it is short (partial payment),
+        and leaving the excess open when it pays too much."""
+        targets = [ii for ii in targets if self.item_rem[ii] != 0]
+        amount = self.line_rem[li]
+        if not targets:
+            return
+        total = sum(self.item_rem[ii] for ii in targets)
+        difference = amount - total
+        if difference == 0:
+            for ii in targets:
+                self.apply(li, ii, self.item_rem[ii], rule, confidence)
+            return
+        fee_ok = (
+            payout
+            and _sign(total) == _sign(amount)
+            and abs(amount) < abs(total)
+            and abs(difference) * 100 <= abs(total) * self.rules.processor_fee_max_pct
+        )
+        if fee_ok or (_sign(total) == _sign(amount) and self.within_tolerance(difference, total)):
+            reason = "processor_fee" if fee_ok else _write_off_reason(difference, total)
+            for ii in targets:
+                self.apply(li, ii, self.item_rem[ii], rule, confidence)
+            self.apply(li, NO_ITEM, difference, WRITE_OFF, confidence, reason)
+            self.note("write_off", li, NO_ITEM, difference, f"{reason}: {_money(difference)} written off")
+            return
+        if payout:
+            self.suggest(li, targets, f"payout differs from its items by {_money(difference)}, more than a fee")
+            return
+        if abs(amount) < abs(total):  # short: a partial payment, oldest items first
+            left = amount
+            for ii in sorted(targets, key=lambda i: (self.item_due[i], self.item_doc[i])):
+                part = self.item_rem[ii] if abs(self.item_rem[ii]) <= abs(left) else left
+                self.apply(li, ii, part, rule if part == self.item_rem[ii] else "ref_partial", confidence)
+                left -= part
+                if left == 0:
+                    break
+            self.note("partial_payment", li, targets[0], -difference, f"{_money(-difference)} still open")
+            return
+        for ii in targets:  # too much: the items are paid, the rest of the line stays open
+            self.apply(li, ii, self.item_rem[ii], rule, confidence)
+        self.note("overpayment", li, targets[0], difference, f"{_money(difference)} paid above the items")
+
+
+def _money(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def _write_off_reason(difference: int, total: int) -> str:
+    """Why a small difference exists, from its size: cents are rounding, a round share
+    of the total is a cash discount, any other shortfall is a bank's charge."""
+    if abs(difference) < 100:
+        return "rounding"
+    if difference > 0:
+        return "other"
+    for tenths in (5, 10, 15, 20, 25, 30):  # 0.5 % .. 3 % early-payment discounts
+        if abs(abs(total) * tenths - abs(difference) * 1000) <= 1000:
+            return "discount"
+    return "bank_fee"
+
+
+# --------------------------------------------------------------------------- candidate pairs
+
+def _pair_features(book: _Book, pairs: pl.DataFrame, slow_names: bool = True) -> pl.DataFrame:
+    """Everything the rules ask of a (line, item) pair, vectorised."""
+    lines = book.lines.select(
+        "line_idx", "date", "currency", "account", "iban", "name", "name_sorted", "raw_name",
+        pl.lit(book.line_rem_series()).alias("line_rem"), pl.col("cents").alias("line_cents"),
+    )
+    items = book.items.select(
+        "item_idx", "issue_date", "due", "kind", "company_id",
+        pl.col("currency").alias("item_currency"), pl.col("account").alias("item_account"),
+        pl.col("iban").alias("item_iban"), pl.col("name").alias("item_name"),
+        pl.col("name_sorted").alias("item_name_sorted"), pl.col("raw_name").alias("item_raw_name"),
+        pl.lit(book.item_rem_series()).alias("rem"),
+    )
+    pairs = pairs.join(lines, on="line_idx", how="left").join(items, on="item_idx", how="left")
+    days = pl.duration(days=book.rules.tolerance_days)
+    shorter = pl.min_horizontal(pl.col("name").str.len_chars(), pl.col("item_name").str.len_chars())
+    named = (pl.col("name") != "") & (pl.col("item_name") != "")
+    quick_name = named & (
+        (pl.col("name") == pl.col("item_name"))
+        | (pl.col("name_sorted") == pl.col("item_name_sorted"))
+        | ((shorter >= 6) & (pl.col("name").str.starts_with(pl.col("item_name"))
+                              | pl.col("item_name").str.starts_with(pl.col("name"))))
+    )
+    pairs = pairs.with_columns(
+        (pl.col("currency") == pl.col("item_currency")).alias("same_currency"),
+        (pl.col("line_rem").sign() == pl.col("rem").sign()).alias("same_sign"),
+        (pl.col("item_account").is_null() | (pl.col("item_account") == pl.col("account"))).alias("account_ok"),
+        ((pl.col("date") >= pl.col("issue_date") - days) & (pl.col("date") <= pl.col("due") + days)).alias("in_window"),
+        (pl.col("iban").is_not_null() & (pl.col("iban") == pl.col("item_iban"))).alias("iban_eq"),
+        quick_name.alias("quick_name"),
+        named.alias("named"),
+    )
+    slow = pairs.filter(pl.col("named") & ~pl.col("quick_name") & ~pl.col("iban_eq"))
+    scores = {}
+    if slow.height and slow_names:
+        for li, ii, a, b in slow.select("line_idx", "item_idx", "raw_name", "item_raw_name").iter_rows():
+            scores[(li, ii)] = name_similarity(a, b)
+    similar = [
+        (li, ii) for (li, ii), s in scores.items() if s >= book.rules.name_threshold
+    ]
+    similar_frame = pl.DataFrame(
+        {"line_idx": [p[0] for p in similar], "item_idx": [p[1] for p in similar]},
+        schema={"line_idx": pairs.schema["line_idx"], "item_idx": pairs.schema["item_idx"]},
+    ).with_columns(pl.lit(True).alias("slow_name"))
+    pairs = pairs.join(similar_frame, on=["line_idx", "item_idx"], how="left")
+    company = _company_ok(book, pairs)
+    return pairs.with_columns(
+        (pl.col("iban_eq") | pl.col("quick_name") | pl.col("slow_name").fill_null(False)).alias("partner_ok"),
+        company.alias("company_ok"),
+    ).drop("slow_name")
+
+
+def _company_ok(book: _Book, pairs: pl.DataFrame) -> pl.Series:
+    """Multi-entity tenants: an item of company A is not paid into company B's account.
+    Which company owns an account is learnt from the items that name both."""
+    owners = (
+        book.items.filter(pl.col("account").is_not_null() & pl.col("company_id").is_not_null())
+        .group_by("account").agg(pl.col("company_id").unique())
+        .filter(pl.col("company_id").list.len() == 1)
+        .select(pl.col("account"), pl.col("company_id").list.first().alias("line_company"))
+    )
+    joined = pairs.select("account", "company_id").join(owners, on="account", how="left", maintain_order="left")
+    return (
+        joined["company_id"].is_null() | joined["line_company"].is_null()
+        | (joined["company_id"] == joined["line_company"])
+    ).alias("company_ok")
+
+
+def _drop_rejected(book: _Book, pairs: pl.DataFrame) -> pl.DataFrame:
+    if not book.rejected or pairs.is_empty():
+        return pairs
+    rejected = pl.DataFrame(
+        {"line_idx": [p[0] for p in book.rejected], "item_idx": [p[1] for p in book.rejected]},
+        schema={"line_idx": pairs.schema["line_idx"], "item_idx": pairs.schema["item_idx"]},
+    )
+    return pairs.join(rejected, on=["line_idx", "item_idx"], how="anti", maintain_order="left")
+
+
+def _usable(book: _Book, pairs: pl.DataFrame, *, report_currency: bool, slow_names: bool = True) -> pl.DataFrame:
+    """Features, minus pairs no rule may use; a strong reference to an item in another
+    currency is reported (a payment in the wrong currency stays unmatched)."""
+    pairs = _pair_features(book, _drop_rejected(book, pairs), slow_names)
+    if report_currency:
+        strong = pl.col("strength") == 2 if "strength" in pairs.columns else pl.lit(True)
+        wrong = pairs.filter(~pl.col("same_currency") & (pl.col("rem") != 0) & strong)
+        for li, ii, cur, item_cur in wrong.select("line_idx", "item_idx", "currency", "item_currency").unique(
+                subset=["line_idx", "item_idx"], maintain_order=True).iter_rows():
+            book.note("currency_mismatch", li, ii, book.line_rem[li],
+                      f"line in {cur} refers to an item in {item_cur}")
+    return pairs.filter(pl.col("same_currency") & pl.col("same_sign") & pl.col("account_ok")
+                        & pl.col("company_ok") & (pl.col("rem") != 0))
+
+
+_ROW_COLUMNS = ("line_idx", "item_idx", "key", "settlement", "start", "end", "strength", "partner_ok", "iban_eq",
+                "rem", "line_rem", "lines_for_item")
+
+
+def _lines_in_order(pairs: pl.DataFrame) -> list[tuple[int, list[dict]]]:
+    """Candidate rows grouped by line, lines in processing order (date, id). Only the columns
+    the rules read are turned into Python objects: that is most of the cost at scale."""
+    columns = [c for c in _ROW_COLUMNS if c in pairs.columns]
+    grouped: dict[int, list[dict]] = {}
+    for values in pairs.select(columns).sort("line_idx", "item_idx").iter_rows():
+        row = dict(zip(columns, values))
+        grouped.setdefault(row["line_idx"], []).append(row)
+    return sorted(grouped.items())
+
+
+# --------------------------------------------------------------------------- the rules
+
+def _manual(book: _Book, confirmed: list[tuple[int, int, int | None]]) -> None:
+    for li, ii, cents in confirmed:
+        line, item = book.line_rem[li], book.item_rem[ii]
+        if cents is None:
+            cents = line if abs(line) <= abs(item) else item
+        book.apply(li, ii, cents, "manual", 1.0)
+
+
+def _structured(book: _Book) -> None:
+    """Rule 2: a structured reference on the line (its own column, or decorated in the
+    text) equal to an item's. Check digits make a valid one certain; an invalid one
+    only counts when it is long and equal character for character."""
+    open_lines = book.lines.join(book.open_lines().to_frame(), on="line_idx")
+    own = open_lines.filter(pl.col("sref").is_not_null() & (pl.col("sref").str.len_chars() >= 6)).select(
+        "line_idx", pl.col("sref").alias("key"))
+    in_text = open_lines.filter(pl.col("text").str.contains(r"(?i)\+\+\+|\*\*\*|RF\d\d")).select("line_idx", "text")
+    found = [(li, ref) for li, text in in_text.iter_rows() for ref in find_structured_refs(text)]
+    keys = pl.concat([own, pl.DataFrame(found, schema={"line_idx": pl.UInt32, "key": pl.String}, orient="row")])
+    item_refs = book.items.filter(pl.col("sref").is_not_null()).select("item_idx", pl.col("sref").alias("key"))
+    pairs = keys.unique().join(item_refs, on="key").select("line_idx", "item_idx", "key")
+    if pairs.is_empty():
+        return
+    valid = {k: structured_ref_valid(k) for k in pairs["key"].unique().to_list()}
+    pairs = _usable(book, pairs, report_currency=True)
+    for li, rows in _lines_in_order(pairs):
+        if not book.untouched(li):
+            continue
+        targets = _resolve(book, li, rows)
+        if targets:
+            confidence = 0.99 if all(valid[r["key"]] for r in rows if r["item_idx"] in targets) else 0.95
+            book.settle(li, targets, "structured_ref", confidence)
+
+
+def _resolve(book: _Book, li: int, rows: list[dict], key: str = "key") -> list[int] | None:
+    """The items a line's references point at, or None (and a suggestion) when one of its
+    references points at several items that neither partner, account nor amount tells apart."""
+    by_key: dict[str, list[dict]] = {}
+    for row in rows:
+        by_key.setdefault(row[key], []).append(row)
+    targets: list[int] = []
+    for candidates in by_key.values():
+        chosen = candidates
+        if len(chosen) > 1:
+            chosen = [r for r in chosen if r["partner_ok"]] or chosen
+        if len(chosen) > 1:
+            chosen = [r for r in chosen if r["rem"] == r["line_rem"]] or chosen
+        if len(chosen) > 1:
+            ids = sorted({r["item_idx"] for r in chosen})
+            if len(ids) > 1:
+                book.suggest(li, ids, "one reference fits several open items")
+                return None
+        for r in chosen[:1]:
+            if r["item_idx"] not in targets:
+                targets.append(r["item_idx"])
+    return targets
+
+
+def _payouts(book: _Book, text_keys: pl.DataFrame) -> None:
+    """Rule 3: a payout id in the line's text. An expected payout (kind ``payout``)
+    settles it one to one; otherwise every item carrying that ``settlement_ref`` does,
+    net of the processor's fee — never both."""
+    settlement = book.items.filter(pl.col("settlement").is_not_null())
+    payouts = book.items.filter(pl.col("kind") == "payout")
+    if settlement.is_empty() and payouts.is_empty():
+        return
+    expected = pl.concat([
+        settlement.filter(pl.col("kind") == "payout").select("item_idx", "settlement"),
+        payouts.select("item_idx", pl.col("document_number").str.to_uppercase().str.replace_all(
+            r"[^0-9A-Z]+", "").alias("settlement")),
+    ]).unique()
+    grouped = settlement.filter(pl.col("kind") != "payout").select("item_idx", "settlement")
+    line_keys = (
+        pl.concat([
+            text_keys.filter(pl.col("key").str.starts_with("F:")).select(
+                "line_idx", pl.col("key").str.slice(2).alias("settlement")),
+            book.lines.filter(pl.col("sref").is_not_null()).select("line_idx", pl.col("sref").alias("settlement")),
+        ])
+        .join(book.open_lines().to_frame(), on="line_idx")
+        .unique()
+    )
+    one_to_one = _usable(book, line_keys.join(expected, on="settlement"), report_currency=True)
+    for li, rows in _lines_in_order(one_to_one):
+        if book.untouched(li):
+            targets = _resolve(book, li, rows, key="settlement")
+            if targets:
+                book.settle(li, targets, "payout", 0.97, payout=True)
+    # Items settled through the payout: sign per item may differ (refunds inside a payout).
+    hits = line_keys.join(grouped, on="settlement")
+    if hits.is_empty():
+        return
+    features = _pair_features(book, _drop_rejected(book, hits))
+    ok = features.filter(pl.col("same_currency") & (pl.col("rem") != 0))
+    for li, rows in _lines_in_order(ok):
+        if book.untouched(li):
+            book.settle(li, sorted({r["item_idx"] for r in rows}), "payout", 0.97, payout=True)
+
+
+_KIND_RANK = {"S": 4, "F": 3, "G": 2, "D": 1}
+
+
+def _document_numbers(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFrame) -> None:
+    """Rule 4: document numbers in the free text.
+
+    Keys from overlapping windows of the text are one *mention*; within a mention the
+    most specific key type wins (full number over digit groups over bare digits), so
+    ``INV-2024-00123`` does not also pay ``CN-2024-00123``. Separate mentions are
+    separate documents (one transfer paying several invoices). A weak mention (a short
+    digit run) counts only when the partner or the amount agrees."""
+    open_keys = text_keys.join(book.open_lines().to_frame(), on="line_idx")
+    pairs = open_keys.join(doc_keys, on="key", suffix="_item").select(
+        "line_idx", "item_idx", "start", "end", "key",
+        pl.min_horizontal("strength", "strength_item").alias("strength"))
+    if pairs.is_empty():
+        return
+    pairs = _usable(book, pairs, report_currency=True)
+    for li, rows in _lines_in_order(pairs):
+        if not book.untouched(li):
+            continue
+        targets: list[int] = []
+        strong = True
+        for mention in _mentions(rows):
+            winner = _mention_winner(book, li, mention)
+            if winner is None:
+                if li in book.suggestions:
+                    break
+                continue
+            ii, is_strong = winner
+            strong = strong and is_strong
+            if ii not in targets:
+                targets.append(ii)
+        if li in book.suggestions or not targets:
+            continue
+        rule = "multi_ref" if len(targets) > 1 else "exact_ref_amount"
+        book.settle(li, targets, rule, 0.97 if strong else 0.93)
+
+
+def _mentions(rows: list[dict]) -> list[list[dict]]:
+    """Group a line's key hits into mentions: hits whose text windows overlap."""
+    out: list[list[dict]] = []
+    end = -1
+    for row in sorted(rows, key=lambda r: (r["start"], r["end"])):
+        if out and row["start"] <= end:
+            out[-1].append(row)
+            end = max(end, row["end"])
+        else:
+            out.append([row])
+            end = row["end"]
+    return out
+
+
+def _mention_winner(book: _Book, li: int, mention: list[dict]) -> tuple[int, bool] | None:
+    """The one item a mention names, with whether the key was strong; None when it names
+    nothing usable, or several items (then the line becomes a suggestion)."""
+    best: dict[int, dict] = {}
+    for row in mention:
+        rank = (_KIND_RANK[row["key"][0]], row["strength"])
+        if row["item_idx"] not in best or rank > best[row["item_idx"]]["rank"]:
+            best[row["item_idx"]] = {**row, "rank": rank}
+    top = max(r["rank"] for r in best.values())
+    chosen = [r for r in best.values() if r["rank"] == top]
+    if len(chosen) > 1:
+        chosen = [r for r in chosen if r["partner_ok"]] or chosen
+    if len(chosen) > 1:
+        chosen = [r for r in chosen if r["rem"] == r["line_rem"]] or chosen
+    if len(chosen) > 1:
+        book.suggest(li, sorted(r["item_idx"] for r in chosen), "one document number fits several open items")
+        return None
+    row = chosen[0]
+    if row["strength"] < 2 and not (row["partner_ok"] or book.within_tolerance(row["line_rem"] - row["rem"],
+                                                                                row["rem"])):
+        return None
+    return row["item_idx"], row["strength"] == 2
+
+
+def _double_payments(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFrame) -> None:
+    """A line whose strong references name only items that are already paid is a double
+    payment: it is reported and kept away from the amount rules."""
+    line_keys = pl.concat([
+        text_keys.filter(pl.col("strength") == 2).select("line_idx", "key"),
+        book.lines.filter(pl.col("sref").is_not_null()).select("line_idx", ("S:" + pl.col("sref")).alias("key")),
+    ]).join(book.open_lines().to_frame(), on="line_idx")
+    item_keys = pl.concat([
+        doc_keys.filter(pl.col("strength") == 2).select("item_idx", "key"),
+        book.items.filter(pl.col("sref").is_not_null()).select("item_idx", ("S:" + pl.col("sref")).alias("key")),
+    ])
+    pairs = line_keys.join(item_keys, on="key").select("line_idx", "item_idx").unique()
+    if pairs.is_empty():
+        return
+    line_currency = book.lines["currency"].to_list()
+    item_currency = book.items["currency"].to_list()
+    per_line: dict[int, list[int]] = {}
+    for li, ii in pairs.iter_rows():
+        per_line.setdefault(li, []).append(ii)
+    for li in sorted(per_line):
+        named = per_line[li]
+        usable = [ii for ii in named if item_currency[ii] == line_currency[li]
+                  and _sign(book.item_amount[ii]) == _sign(book.line_rem[li])]
+        if usable and len(usable) == len(named) and all(book.item_rem[ii] == 0 for ii in usable):
+            book.note("double_payment", li, min(usable), book.line_rem[li], "refers to an item that is already paid")
+            book.blocked.add(li)
+
+
+def _fuzzy(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFrame) -> None:
+    """Rule 5: one typo in a document number or reference (a character wrong, missing, extra,
+    or two swapped), where the line pays exactly what the item has open and no other open
+    item of that amount is that close. The amount comes first: it bounds the candidates to a
+    handful per line, so the typo check stays cheap on a million lines."""
+    minimum = book.rules.fuzzy_min_length
+    typo_kinds = pl.col("key").str.slice(0, 1).is_in(["F", "G"])  # bare digit runs: too many neighbours
+    long_enough = pl.col("key").str.len_chars() >= minimum + 2
+    line_keys = pl.concat([
+        text_keys.filter(typo_kinds).select("line_idx", "key"),
+        book.lines.filter(pl.col("sref").is_not_null()).select("line_idx", ("S:" + pl.col("sref")).alias("key")),
+    ]).filter(long_enough).join(book.open_lines().to_frame(), on="line_idx").unique()
+    item_keys = pl.concat([
+        doc_keys.filter(typo_kinds).select("item_idx", "key", "strength"),
+        book.items.filter(pl.col("sref").is_not_null()).select(
+            "item_idx", ("S:" + pl.col("sref")).alias("key"), pl.lit(2, pl.Int8).alias("strength")),
+    ]).filter(long_enough).unique(subset=["item_idx", "key"])
+    lines = book.lines.select("line_idx", "currency", pl.col("cents").alias("amount")).join(
+        line_keys.select("line_idx").unique(), on="line_idx")
+    items = book.items.select("item_idx", "currency", book.item_rem_series().alias("amount")).filter(
+        pl.col("amount") != 0)
+    crowded = items.group_by("currency", "amount").len().filter(pl.col("len") > 50)
+    same_amount = lines.join(items.join(crowded, on=["currency", "amount"], how="anti"),
+                             on=["currency", "amount"]).select("line_idx", "item_idx")
+    close = (
+        same_amount.join(line_keys, on="line_idx")
+        .join(item_keys.rename({"key": "key_item"}), on="item_idx")
+        .filter((pl.col("key").str.slice(0, 2) == pl.col("key_item").str.slice(0, 2))
+                & ((pl.col("key").str.len_chars() - pl.col("key_item").str.len_chars()).abs() <= 1)
+                & (pl.col("key") != pl.col("key_item")))
+    )
+    if close.is_empty():
+        return
+    typo = [K.damerau_one(a[2:], b[2:]) for a, b in close.select("key", "key_item").iter_rows()]
+    close = close.filter(pl.Series(typo, dtype=pl.Boolean))
+    pairs = _usable(book, close.sort("strength", descending=True).unique(
+        subset=["line_idx", "item_idx"], keep="first").select("line_idx", "item_idx", "strength"),
+        report_currency=False)
+    for li, rows in _lines_in_order(pairs):
+        if not book.untouched(li):
+            continue
+        if len(rows) > 1:
+            book.suggest(li, sorted(r["item_idx"] for r in rows), "a reference with a typo fits several items")
+        elif rows[0]["strength"] == 2 or rows[0]["partner_ok"]:
+            book.settle(li, [rows[0]["item_idx"]], "fuzzy", 0.85)
+
+
+def _partner_pairs(book: _Book, with_amount: bool) -> pl.DataFrame:
+    """(line, item) pairs from the same partner (IBAN, name, name prefix, or the same words
+    in another order); with_amount also requires the line to equal what is still open."""
+    lines = book.lines.join(book.open_lines().to_frame(), on="line_idx").select(
+        "line_idx", "currency", "iban", "name_sorted", "name6", pl.col("cents").alias("amount"))
+    items = book.items.with_columns(book.item_rem_series().alias("amount")).filter(pl.col("amount") != 0).select(
+        "item_idx", "currency", "iban", "name_sorted", "name6", "amount")
+    extra = ["amount"] if with_amount else []
+    frames = []
+    for column in ("iban", "name_sorted", "name6"):
+        left = lines.filter(pl.col(column).is_not_null() & (pl.col(column) != ""))
+        right = items.filter(pl.col(column).is_not_null() & (pl.col(column) != ""))
+        if not with_amount:  # very common names would explode the join, and cannot decide anything
+            crowded = right.group_by("currency", column).len().filter(pl.col("len") > book.rules.subset_max_items * 4)
+            right = right.join(crowded, on=["currency", column], how="anti")
+        frames.append(left.join(right, on=["currency", column, *extra]).select("line_idx", "item_idx"))
+    return pl.concat(frames).unique()
+
+
+def _amount_partner(book: _Book) -> None:
+    """Rule 6: exactly the open amount, from a partner recognised by IBAN or name, within
+    the date window. Several such items, or several such lines, make suggestions."""
+    pairs = _usable(book, _partner_pairs(book, with_amount=True), report_currency=False)
+    pairs = pairs.filter(pl.col("partner_ok") & pl.col("in_window") & (pl.col("rem") == pl.col("line_rem")))
+    if pairs.is_empty():
+        return
+    pairs = pairs.with_columns(pl.len().over("item_idx").alias("lines_for_item"))
+    for li, rows in _lines_in_order(pairs):
+        if not book.untouched(li):
+            continue
+        if len(rows) == 1 and rows[0]["lines_for_item"] == 1:
+            row = rows[0]
+            book.apply(li, row["item_idx"], row["rem"], "amount_partner", 0.9 if row["iban_eq"] else 0.85)
+        else:
+            why = ("same amount from the same partner: several open items" if len(rows) > 1
+                   else "several bank lines fit this item")
+            book.suggest(li, sorted(r["item_idx"] for r in rows), why)
+
+
+def _subset_sum(book: _Book) -> None:
+    """Rule 7: one transfer paying several items of one partner: the only combination of
+    that partner's open items (in the date window) that adds up to the line exactly."""
+    pairs = _usable(book, _partner_pairs(book, with_amount=False), report_currency=False)
+    pairs = pairs.filter(pl.col("partner_ok") & pl.col("in_window"))
+    rules = book.rules
+    for li, rows in _lines_in_order(pairs):
+        if not book.untouched(li):
+            continue
+        candidates = [(r["item_idx"], book.item_rem[r["item_idx"]]) for r in rows if book.item_rem[r["item_idx"]]]
+        candidates = [(ii, cents) for ii, cents in candidates if _sign(cents) == _sign(book.line_rem[li])]
+        if len(candidates) < 2 or len(candidates) > rules.subset_max_items:
+            continue
+        solutions = _subsets(candidates, book.line_rem[li], rules.subset_max_size, rules.subset_budget)
+        if solutions is None:
+            continue
+        if len(solutions) == 1:
+            for ii in solutions[0]:
+                book.apply(li, ii, book.item_rem[ii], "many_to_one", 0.8)
+        elif solutions:
+            alternatives = sorted({ii for s in solutions for ii in s})
+            book.suggest(li, alternatives, f"{len(solutions)} combinations of this partner's items add up")
+
+
+def _subsets(candidates: list[tuple[int, int]], target: int, max_size: int, budget: int) -> list[list[int]] | None:
+    """Up to two subsets (2..max_size items) whose amounts sum to target; None when the
+    search ran out of budget (too many near-equal amounts to be sure of anything)."""
+    sign = _sign(target)
+    values = sorted(((abs(c), ii) for ii, c in candidates), reverse=True)
+    goal = abs(target) if sign else 0
+    suffix = [0] * (len(values) + 1)
+    for i in range(len(values) - 1, -1, -1):
+        suffix[i] = suffix[i + 1] + values[i][0]
+    found: list[list[int]] = []
+    steps = 0
+
+    def walk(start: int, left: int, chosen: list[int]) -> bool:
+        nonlocal steps
+        for i in range(start, len(values)):
+            steps += 1
+            if steps > budget:
+                return False
+            value, ii = values[i]
+            if value > left:
+                continue
+            if suffix[i] < left:
+                return True
+            if value == left:
+                if len(chosen) >= 1:
+                    found.append(sorted([*chosen, ii]))
+                    if len(found) > 1:
+                        return True
+                continue
+            if len(chosen) + 1 < max_size and not walk(i + 1, left - value, [*chosen, ii]):
+                return False
+            if len(found) > 1:
+                return True
+        return True
+
+    if not walk(0, goal, []):
+        return None
+    return found
+
+
+def _suggest_by_amount(book: _Book) -> None:
+    """What is left: lines with a few open items of exactly their amount in the window
+    become suggestions for a person to review (never matches)."""
+    lines = book.lines.join(book.open_lines().to_frame(), on="line_idx").select(
+        "line_idx", "currency", pl.col("cents").alias("amount"))
+    items = book.items.with_columns(book.item_rem_series().alias("amount")).filter(pl.col("amount") != 0)
+    crowded = items.group_by("currency", "amount").len().filter(pl.col("len") > book.rules.suggest_max * 4)
+    items = items.join(crowded, on=["currency", "amount"], how="anti").select("item_idx", "currency", "amount")
+    pairs = _usable(book, lines.join(items, on=["currency", "amount"]).select("line_idx", "item_idx"),
+                    report_currency=False, slow_names=False).filter(pl.col("in_window"))
+    for li, rows in _lines_in_order(pairs):
+        if book.untouched(li) and li not in book.suggestions:
+            book.suggest(li, sorted(r["item_idx"] for r in rows), "same amount, no reference or known partner")
+
+
+# --------------------------------------------------------------------------- entry point
+
+def reconcile(
+    bank: pl.DataFrame,
+    items: pl.DataFrame,
+    rules: Rules | None = None,
+    *,
+    confirmed: pl.DataFrame | None = None,
+    rejected: pl.DataFrame | None = None,
+    as_of: date | None = None,
+) -> Reconciliation:
+    """Match ``bank`` (BankLine rows) against ``items`` (OpenItem rows, amount_open being
+    what is still open). ``confirmed`` (bank_line_id, item_id[, amount_applied]) are a
+    person's matches, applied first; ``rejected`` (bank_line_id, item_id) pairs are never
+    matched or suggested. ``as_of`` dates the age of what stays open (default: the latest
+    booking date)."""
+    rules = rules or Rules()
+    lines = _prepare_lines(bank)
+    its = _prepare_items(items)
+    line_ix = dict(zip(lines["bank_line_id"].to_list(), lines["line_idx"].to_list()))
+    item_ix = dict(zip(its["item_id"].to_list(), its["item_idx"].to_list()))
+    rejected_pairs = set()
+    if rejected is not None:
+        for b, i in rejected.select("bank_line_id", "item_id").iter_rows():
+            if b in line_ix and i in item_ix:
+                rejected_pairs.add((line_ix[b], item_ix[i]))
+    book = _Book(lines, its, rules, rejected_pairs)
+    if confirmed is not None and confirmed.height:
+        _manual(book, _confirmations(confirmed, line_ix, item_ix, book))
+
+    if lines.is_empty() or its.is_empty():
+        return _outcome(book, as_of)
+    text_keys = K.text_keys(lines.join(book.open_lines().to_frame(), on="line_idx").select("line_idx", "text"))
+    doc_keys = K.document_keys(its)
+    _structured(book)
+    _payouts(book, text_keys)
+    _document_numbers(book, text_keys, doc_keys)
+    _double_payments(book, text_keys, doc_keys)
+    _fuzzy(book, text_keys, doc_keys)
+    _amount_partner(book)
+    _subset_sum(book)
+    _suggest_by_amount(book)
+    return _outcome(book, as_of)
+
+
+def _confirmations(confirmed: pl.DataFrame, line_ix: dict, item_ix: dict, book: _Book) -> list:
+    out = []
+    has_amount = "amount_applied" in confirmed.columns
+    for row in confirmed.iter_rows(named=True):
+        li, ii = line_ix.get(row["bank_line_id"]), item_ix.get(row["item_id"])
+        if li is None or ii is None:
+            continue  # settled or gone since the decision: nothing left to apply
+        cents = None
+        if has_amount and row["amount_applied"] is not None:
+            cents = int(Decimal(row["amount_applied"]) * 100)
+        out.append((li, ii, cents))
+    return out
+
+
+def _outcome(book: _Book, as_of: date | None) -> Reconciliation:
+    lines, items = book.lines, book.items
+    line_ids = lines["bank_line_id"].to_list()
+    item_ids = items["item_id"].to_list()
+    rows = [
+        (line_ids[li], item_ids[ii] if ii != NO_ITEM else None, cents, rule, confidence, reason)
+        for (li, ii), (cents, rule, confidence, reason) in book.rows.items()
+    ]
+    matches = pl.DataFrame(
+        rows, orient="row",
+        schema={"bank_line_id": pl.String, "item_id": pl.String, "cents": pl.Int64, "rule": pl.String,
+                "confidence": pl.Float64, "reason": pl.String},
+    ).sort("bank_line_id", "item_id", nulls_last=True).select(
+        "bank_line_id", "item_id", from_cents(pl.col("cents")).alias("amount_applied"), "rule", "confidence", "reason")
+
+    touched_lines = {li for li, _ in book.rows}
+    touched_items = {ii for _, ii in book.rows if ii != NO_ITEM}
+    unmatched_lines = sorted(line_ids[li] for li in range(len(line_ids)) if li not in touched_lines)
+    unmatched_items = sorted(item_ids[ii] for ii in range(len(item_ids)) if ii not in touched_items)
+    explained = {d[1] for d in book.discrepancies if d[0] in ("double_payment", "currency_mismatch")}
+    for li in range(len(line_ids)):
+        if li not in touched_lines and li not in book.suggestions and li not in explained:
+            book.note("unmatched_line", li, NO_ITEM, book.line_amount[li], "no open item fits")
+    suggestions = [
+        Suggestion(line_ids[li], tuple(sorted(item_ids[ii] for ii in candidates)), why)
+        for li, (candidates, why) in sorted(book.suggestions.items(), key=lambda kv: line_ids[kv[0]])
+        if li not in touched_lines
+    ]
+    discrepancies = _discrepancy_frame(book, line_ids, item_ids, as_of)
+    by_rule: dict[str, int] = {}
+    for rule in matches["rule"].to_list():
+        by_rule[rule] = by_rule.get(rule, 0) + 1
+    return Reconciliation(
+        matches=matches,
+        suggestions=suggestions,
+        discrepancies=discrepancies,
+        unmatched_lines=unmatched_lines,
+        unmatched_items=unmatched_items,
+        bank_lines=len(line_ids),
+        items=len(item_ids),
+        matched_items=len(touched_items),
+        by_rule=dict(sorted(by_rule.items())),
+    )
+
+
+def _discrepancy_frame(book: _Book, line_ids: list[str], item_ids: list[str], as_of: date | None) -> pl.DataFrame:
+    seen = set()
+    rows = []
+    for kind, li, ii, cents, detail in book.discrepancies:
+        key = (kind, li, ii)
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append((kind, line_ids[li], item_ids[ii] if ii != NO_ITEM else None, cents, detail))
+    frame = pl.DataFrame(
+        rows, orient="row",
+        schema={"kind": pl.String, "bank_line_id": pl.String, "item_id": pl.String, "cents": pl.Int64,
+                "detail": pl.String},
+    )
+    return frame.sort("kind", "bank_line_id", "item_id", nulls_last=True).select(
+        "kind", "bank_line_id", "item_id", from_cents(pl.col("cents")).alias("amount"), "detail")

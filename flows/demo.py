@@ -72,7 +72,7 @@ def run_demo(days: int, out: Path, workdir: Path, progress=None) -> DemoResult:
     from transforms.trial_balance import trial_balance
     from warehouse.db import opened
     from warehouse.journals import entry_lines
-    from warehouse.recon import review_rows
+    from warehouse.recon import reconciliation_status, review_rows
 
     workdir, out = workdir.resolve(), out.resolve()
     packaged = load_tenant(PACKAGED_TENANTS / "demo.toml")
@@ -91,7 +91,7 @@ def run_demo(days: int, out: Path, workdir: Path, progress=None) -> DemoResult:
         bank_lines, items = demo_bank_rows(spec, spec.history_start, DEMO_END)
         for index in range(days):
             day = first + timedelta(days=index)
-            drop_statement(tenant, bank_lines, items, day, first=index == 0)
+            drop_statement(tenant, bank_lines, items, day, first)
             store.set_clock(day_start(day + timedelta(days=1), tenant.timezone, MORNING_AFTER))
             state = daily_close(str(tenant_file), day, return_state=True)
             summary: CloseSummary = state.result()
@@ -107,7 +107,8 @@ def run_demo(days: int, out: Path, workdir: Path, progress=None) -> DemoResult:
     with opened(tenant.duckdb_path()) as con:
         lines = entry_lines(con, tenant, first, DEMO_END)
         write_csv(review_rows(con), result.review)
-    publish(workdir, result.reconciliation.name, report_json(summary.reconciliation.report))
+        status = reconciliation_status(con)
+    publish(workdir, result.reconciliation.name, report_json(status))
     write_csv(lines.drop("line_no"), result.journal)
     balance = trial_balance(lines)
     write_csv(balance, result.trial_balance)
@@ -115,9 +116,10 @@ def run_demo(days: int, out: Path, workdir: Path, progress=None) -> DemoResult:
     return result
 
 
-def drop_statement(tenant, bank_lines: list[dict], items: list[dict], day: date, *, first: bool) -> None:
-    """The morning after ``day``: the bank's statement of that day (on the first day, the whole
-    history before it) and the PMS's open-items export reach the reconciliation inbox."""
+def drop_statement(tenant, bank_lines: list[dict], items: list[dict], day: date, first: date) -> None:
+    """The morning after ``day``: the bank's statement of that day and the PMS's open-items
+    export (what was issued so far and was still open when the demo started) reach the
+    reconciliation inbox."""
     import csv
     import io
 
@@ -125,15 +127,16 @@ def drop_statement(tenant, bank_lines: list[dict], items: list[dict], day: date,
 
     def write(kind: str, name: str, columns, rows: list[dict]) -> None:
         text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=[c.name for c in columns], lineterminator="\r\n")
+        writer = csv.DictWriter(text, fieldnames=[c.name for c in columns], lineterminator="\r\n",
+                                extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
         folder = tenant.inbox_path() / kind
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text.getvalue(), encoding="utf-8")
 
-    booked = [r for r in bank_lines if (r["booking_date"] <= day.isoformat() if first
-                                        else r["booking_date"] == day.isoformat())]
+    booked = [r for r in bank_lines if r["booking_date"] == day.isoformat()]
     write("bank", f"statement-{day:%Y%m%d}.csv", BANK_COLUMNS, booked)
     write("items", f"open-items-{day:%Y%m%d}.csv", ITEM_COLUMNS,
-          [r for r in items if r["issue_date"] <= day.isoformat()])
+          [r for r in items if r["issue_date"] <= day.isoformat()
+           and (r["paid_on"] is None or r["paid_on"] >= first.isoformat())])

@@ -49,6 +49,7 @@ class ReconcileSummary:
         if self.new_problems.height:
             kinds = self.new_problems.group_by("kind").len().sort("kind")
             problems.append("new: " + ", ".join(f"{n} {k}" for k, n in kinds.iter_rows()))
+        problems += [f"alert not delivered ({d.channel}): {d.detail}" for d in self.deliveries if not d.ok]
         message = (f"{self.report['matched_lines']} of {self.report['bank_lines']} open bank lines matched, "
                    f"{len(self.report['suggestions'])} suggestions")
         if not problems:
@@ -89,9 +90,12 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
              recorded.new_rows, recorded.suggestions, recorded.new_problems.height)
     if notify and tenant.notify is not None and tenant.notify.enabled and (
             recorded.new_problems.height or inbox.quarantined):
-        from destinations.notify import send_alert
+        from destinations.notify import Delivery, NotifyConfigError, send_alert
 
-        summary.deliveries = send_alert(tenant.notify, alert_of(tenant, summary))
+        try:
+            summary.deliveries = send_alert(tenant.notify, alert_of(tenant, summary))
+        except NotifyConfigError as exc:  # the run's work is done and stored: say so, do not fail it
+            summary.deliveries = [Delivery("config", "notify", False, str(exc))]
         for delivery in summary.deliveries:
             (log.info if delivery.ok else log.warning)("alert via %s to %s: %s", delivery.channel, delivery.target,
                                                        delivery.detail)

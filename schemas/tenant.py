@@ -290,7 +290,9 @@ def parse_tenant(document: dict, origin: str) -> Tenant:
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "is not a known key (typo?)"
-            shown = "" if error["type"] in {"missing", "extra_forbidden"} else f" (got {error['input']!r})"
+            secretive = where.startswith("notify")  # a secret pasted into the wrong key is never echoed
+            shown = ("" if error["type"] in {"missing", "extra_forbidden"} or secretive
+                     else f" (got {error['input']!r})")
             lines.append(f"{origin}: {where}: {message}{shown}")
         raise ConfigError("\n".join(lines)) from None
     problems = _reference_problems(tenant)

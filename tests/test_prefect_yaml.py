@@ -84,6 +84,6 @@ def test_reconcile_deployments_and_their_event_trigger():
     daily = by_name["demo-reconcile-daily"]
     assert daily["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
     (trigger,) = [DeploymentEventTrigger(**t) for t in daily["triggers"]]
-    assert trigger.match.get("prefect.resource.id") == tenant_resource("demo")["prefect.resource.id"]
+    assert trigger.match.get("prefect.resource.id") == [tenant_resource("demo")["prefect.resource.id"]]
     assert {event_name("bank"), event_name("items")} == set(trigger.expect)
     assert trigger.parameters["tenant"] == "demo"

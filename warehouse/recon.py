@@ -337,6 +337,31 @@ def apply_decisions(con: duckdb.DuckDBPyConnection, decisions: pl.DataFrame, *, 
 
 # --------------------------------------------------------------------------- bank journal
 
+def reconciliation_status(con: duckdb.DuckDBPyConnection) -> dict:
+    """Where reconciliation stands over every run so far, in the REPORT.json shape of INTERFACES §1
+    (``bank_lines``/``items`` count everything loaded; ``by_rule`` counts active rows)."""
+    active = active_matches(con)
+    lines = query(con, "SELECT bank_line_id FROM bank_line ORDER BY 1")["bank_line_id"].to_list()
+    items = query(con, "SELECT item_id FROM open_item ORDER BY 1")["item_id"].to_list()
+    matched_lines = set(active.filter(pl.col("item_id").is_not_null())["bank_line_id"].to_list())
+    matched_items = set(active["item_id"].drop_nulls().to_list())
+    queue = query(con, "SELECT bank_line_id, list(item_id ORDER BY rank, item_id) AS candidates, any_value(why) AS why "
+                       "FROM match_suggestion GROUP BY bank_line_id ORDER BY bank_line_id")
+    problems = query(con, "SELECT kind, bank_line_id, item_id, amount, age_days, detail FROM discrepancy "
+                          "ORDER BY kind, bank_line_id, item_id")
+    by_rule = dict(sorted(active.group_by("rule").len().iter_rows())) if active.height else {}
+    return {
+        "bank_lines": len(lines), "items": len(items),
+        "matched_lines": len(matched_lines), "matched_items": len(matched_items),
+        "unmatched_lines": [b for b in lines if b not in matched_lines],
+        "unmatched_items": sorted(set(open_state(con)[1]["item_id"].to_list()) - matched_items),
+        "suggestions": [{"bank_line_id": b, "candidates": c, "why": w} for b, c, w in queue.iter_rows()],
+        "by_rule": by_rule,
+        "discrepancies": [{k: (str(v) if k == "amount" and v is not None else v) for k, v in row.items()}
+                          for row in problems.iter_rows(named=True)],
+    }
+
+
 def review_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The review file: one row per suggested pair, then the unmatched lines with no candidate;
     ``decision`` is left empty for the reviewer (confirm, reject, reverse)."""

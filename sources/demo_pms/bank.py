@@ -38,7 +38,9 @@ def _local_day(posted_at: str, tz: ZoneInfo) -> date:
 
 
 def demo_bank_rows(spec: HotelSpec, start: date, end: date) -> tuple[list[dict], list[dict]]:
-    """(bank lines booked in [start, end], items issued up to ``end``)."""
+    """(bank lines booked in [start, end], items issued up to ``end``). Items carry ``paid_on``
+    (the booking date of the line that pays them, or None): not a column of ITEMS.csv, but what
+    lets an export of *open* items leave out what was paid before a given day."""
     tz = ZoneInfo(spec.timezone)
     _, payments = generate(spec)
     items: list[dict] = []
@@ -55,14 +57,17 @@ def demo_bank_rows(spec: HotelSpec, start: date, end: date) -> tuple[list[dict],
         elif payment["method"] == "CITY_LEDGER" and amount > 0 and day <= end:
             items.append(_invoice(payment, day))
     for item in items:
-        lines += _company_payment(item, start, end)
+        paid = _company_payment(item, start, end)
+        item["paid_on"] = paid[0]["booking_date"] if paid else None
+        lines += paid
     for day, total in sorted(card_days.items()):
         if day > end or total <= 0:
             continue
         items.append({"item_id": f"CB-{day:%Y%m%d}", "kind": "payout", "document_number": f"CB{day:%Y%m%d}",
                       "issue_date": day.isoformat(), "due_date": (day + timedelta(days=2)).isoformat(),
                       "amount_open": f"{total:.2f}", "currency": spec.currency,
-                      "partner_name": "Monext (cartes bancaires)"})
+                      "partner_name": "Monext (cartes bancaires)",
+                      "paid_on": (day + timedelta(days=2)).isoformat()})
         paid = day + timedelta(days=2)
         if start <= paid <= end:
             fee = (total * CARD_FEE).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
@@ -89,7 +94,7 @@ def _company_payment(item: dict, start: date, end: date) -> list[dict]:
     rng = random.Random(f"ledgerflow-demo-bank:{item['item_id']}")
     paid = date.fromisoformat(item["issue_date"]) + timedelta(days=rng.randint(4, 40))
     style = rng.random()
-    if not (start <= paid <= end) or style < 0.08:  # not paid (yet)
+    if paid > end or style < 0.08:  # not paid (yet)
         return []
     amount = Decimal(item["amount_open"])
     name, iban, doc = _bank_name(item["partner_name"]), item["partner_iban"], item["document_number"]
@@ -121,7 +126,8 @@ def _outgoing(start: date, end: date, items: list[dict]) -> list[dict]:
             items.append({"item_id": f"BILL-{number}", "kind": "bill", "document_number": number,
                           "issue_date": (day - timedelta(days=20)).isoformat(),
                           "due_date": day.isoformat(), "amount_open": f"{-amount:.2f}", "currency": "EUR",
-                          "partner_name": SUPPLIER[1], "partner_iban": SUPPLIER[2], "partner_id": SUPPLIER[0]})
+                          "partner_name": SUPPLIER[1], "partner_iban": SUPPLIER[2], "partner_id": SUPPLIER[0],
+                          "paid_on": day.isoformat()})
             rows.append(_line(day, -amount, _bank_name(SUPPLIER[1]), SUPPLIER[2], f"PRLV SEPA {number}"))
         day += timedelta(days=1)
     return rows

@@ -110,20 +110,25 @@ def _norm_code(expr: pl.Expr) -> pl.Expr:
     return pl.when(out.str.len_chars() > 0).then(out)
 
 
-def _partner_columns(name: str, iban: str) -> list[pl.Expr]:
-    norm = normalise_name_expr(pl.col(name).fill_null(""))
-    return [
-        _norm_code(pl.col(iban)).alias("iban"),
-        norm.alias("name"),
-        norm.str.split(" ").list.sort().list.join(" ").alias("name_sorted"),
-        norm.str.replace_all(" ", "").str.slice(0, 6).alias("name6"),
-    ]
+def _partner_columns(frame: pl.DataFrame, name: str, iban: str) -> pl.DataFrame:
+    """iban, name (normalised once: it is the costly part), its words sorted, its first 6 letters.
+
+    Banks write umlauts out (MUELLER, OERESUND, ZUERCHER) where invoices keep them (Müller, ...),
+    and accents are stripped to the bare letter, so AE/OE/UE are folded to A/O/U on both sides."""
+    frame = frame.with_columns(
+        normalise_name_expr(pl.col(name).fill_null("")).str.replace_all("AE", "A").str.replace_all("OE", "O")
+        .str.replace_all("UE", "U").alias("name"),
+        _norm_code(pl.col(iban)).alias("iban"))
+    return frame.with_columns(
+        pl.col("name").str.split(" ").list.sort().list.join(" ").alias("name_sorted"),
+        pl.col("name").str.replace_all(" ", "").str.slice(0, 6).alias("name6"),
+    )
 
 
 def _prepare_lines(bank: pl.DataFrame) -> pl.DataFrame:
     return (
-        bank.sort("booking_date", "bank_line_id")
-        .with_row_index("line_idx")
+        _partner_columns(bank.sort("booking_date", "bank_line_id").with_row_index("line_idx"),
+                         "counterparty_name", "counterparty_iban")
         .select(
             "line_idx",
             "bank_line_id",
@@ -131,8 +136,7 @@ def _prepare_lines(bank: pl.DataFrame) -> pl.DataFrame:
             pl.col("booking_date").alias("date"),
             to_cents(pl.col("amount")).alias("cents"),
             "currency",
-            *_partner_columns("counterparty_name", "counterparty_iban"),
-            pl.col("counterparty_name").alias("raw_name"),
+            "iban", "name", "name_sorted", "name6",
             _norm_code(pl.col("structured_ref")).alias("sref"),
             pl.concat_str([pl.col("remittance_info").fill_null(""), pl.col("structured_ref").fill_null("")],
                           separator=" ").alias("text"),
@@ -142,8 +146,8 @@ def _prepare_lines(bank: pl.DataFrame) -> pl.DataFrame:
 
 def _prepare_items(items: pl.DataFrame) -> pl.DataFrame:
     return (
-        items.sort("issue_date", "due_date", "document_number", "item_id", nulls_last=True)
-        .with_row_index("item_idx")
+        _partner_columns(items.sort("issue_date", "due_date", "document_number", "item_id", nulls_last=True)
+                         .with_row_index("item_idx"), "partner_name", "partner_iban")
         .select(
             "item_idx",
             "item_id",
@@ -153,8 +157,7 @@ def _prepare_items(items: pl.DataFrame) -> pl.DataFrame:
             pl.coalesce("due_date", "issue_date").alias("due"),
             to_cents(pl.col("amount_open")).alias("cents"),
             "currency",
-            *_partner_columns("partner_name", "partner_iban"),
-            pl.col("partner_name").alias("raw_name"),
+            "iban", "name", "name_sorted", "name6",
             "partner_id",
             "company_id",
             _norm_code(pl.col("bank_account")).alias("account"),
@@ -293,14 +296,14 @@ def _write_off_reason(difference: int, total: int) -> str:
 def _pair_features(book: _Book, pairs: pl.DataFrame, slow_names: bool = True) -> pl.DataFrame:
     """Everything the rules ask of a (line, item) pair, vectorised."""
     lines = book.lines.select(
-        "line_idx", "date", "currency", "account", "iban", "name", "name_sorted", "raw_name",
+        "line_idx", "date", "currency", "account", "iban", "name", "name_sorted",
         pl.lit(book.line_rem_series()).alias("line_rem"), pl.col("cents").alias("line_cents"),
     )
     items = book.items.select(
         "item_idx", "issue_date", "due", "kind", "company_id",
         pl.col("currency").alias("item_currency"), pl.col("account").alias("item_account"),
         pl.col("iban").alias("item_iban"), pl.col("name").alias("item_name"),
-        pl.col("name_sorted").alias("item_name_sorted"), pl.col("raw_name").alias("item_raw_name"),
+        pl.col("name_sorted").alias("item_name_sorted"),
         pl.lit(book.item_rem_series()).alias("rem"),
     )
     pairs = pairs.join(lines, on="line_idx", how="left").join(items, on="item_idx", how="left")
@@ -325,7 +328,7 @@ def _pair_features(book: _Book, pairs: pl.DataFrame, slow_names: bool = True) ->
     slow = pairs.filter(pl.col("named") & ~pl.col("quick_name") & ~pl.col("iban_eq"))
     scores = {}
     if slow.height and slow_names:
-        for li, ii, a, b in slow.select("line_idx", "item_idx", "raw_name", "item_raw_name").iter_rows():
+        for li, ii, a, b in slow.select("line_idx", "item_idx", "name", "item_name").iter_rows():
             scores[(li, ii)] = name_similarity(a, b)
     similar = [
         (li, ii) for (li, ii), s in scores.items() if s >= book.rules.name_threshold
@@ -457,7 +460,7 @@ def _resolve(book: _Book, li: int, rows: list[dict], key: str = "key") -> list[i
     return targets
 
 
-def _payouts(book: _Book, text_keys: pl.DataFrame) -> None:
+def _payouts(book: _Book) -> None:
     """Rule 3: a payout id in the line's text. An expected payout (kind ``payout``)
     settles it one to one; otherwise every item carrying that ``settlement_ref`` does,
     net of the processor's fee — never both."""
@@ -471,15 +474,18 @@ def _payouts(book: _Book, text_keys: pl.DataFrame) -> None:
             r"[^0-9A-Z]+", "").alias("settlement")),
     ]).unique()
     grouped = settlement.filter(pl.col("kind") != "payout").select("item_idx", "settlement")
-    line_keys = (
-        pl.concat([
-            text_keys.filter(pl.col("key").str.starts_with("F:")).select(
-                "line_idx", pl.col("key").str.slice(2).alias("settlement")),
-            book.lines.filter(pl.col("sref").is_not_null()).select("line_idx", pl.col("sref").alias("settlement")),
-        ])
-        .join(book.open_lines().to_frame(), on="line_idx")
-        .unique()
+    chunks = (  # payout ids look like po_1PqRsT2e, stl_ZDgJGbaeQY, 9XK31234AB: runs joined by _ or -
+        book.lines.join(book.open_lines().to_frame(), on="line_idx")
+        .select("line_idx", pl.col("text").str.extract_all(r"[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*").alias("chunk"))
+        .explode("chunk")
+        .select("line_idx", pl.col("chunk").str.to_uppercase().str.replace_all(r"[^0-9A-Z]+", "").alias("settlement"))
+        .filter(pl.col("settlement").str.len_chars() >= 6)
     )
+    line_keys = pl.concat([
+        chunks,
+        book.lines.filter(pl.col("sref").is_not_null()).select("line_idx", pl.col("sref").alias("settlement"))
+        .join(book.open_lines().to_frame(), on="line_idx"),
+    ]).unique()
     one_to_one = _usable(book, line_keys.join(expected, on="settlement"), report_currency=True)
     for li, rows in _lines_in_order(one_to_one):
         if book.untouched(li):
@@ -497,7 +503,7 @@ def _payouts(book: _Book, text_keys: pl.DataFrame) -> None:
             book.settle(li, sorted({r["item_idx"] for r in rows}), "payout", 0.97, payout=True)
 
 
-_KIND_RANK = {"S": 4, "F": 3, "G": 2, "D": 1}
+_KIND_RANK = {"S": 4, "F": 3, "G": 2, "O": 2, "D": 1, "L": 1}
 
 
 def _document_numbers(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFrame) -> None:
@@ -519,6 +525,7 @@ def _document_numbers(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFra
         if not book.untouched(li):
             continue
         targets: list[int] = []
+        unconfirmed: list[int] = []  # weak mentions nothing vouched for (yet)
         strong = True
         for mention in _mentions(rows):
             winner = _mention_winner(book, li, mention)
@@ -526,33 +533,55 @@ def _document_numbers(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFra
                 if li in book.suggestions:
                     break
                 continue
-            ii, is_strong = winner
+            ii, is_strong, vouched = winner
+            if not vouched:
+                unconfirmed.append(ii)
+                continue
             strong = strong and is_strong
             if ii not in targets:
                 targets.append(ii)
-        if li in book.suggestions or not targets:
+        if li in book.suggestions:
+            continue
+        # weak numbers in a text naming several documents count when they make the total exact
+        extra = [ii for ii in dict.fromkeys(unconfirmed) if ii not in targets]
+        if extra and sum(book.item_rem[ii] for ii in targets + extra) == book.line_rem[li]:
+            targets += extra
+            strong = False
+        if not targets:
             continue
         rule = "multi_ref" if len(targets) > 1 else "exact_ref_amount"
         book.settle(li, targets, rule, 0.97 if strong else 0.93)
 
 
 def _mentions(rows: list[dict]) -> list[list[dict]]:
-    """Group a line's key hits into mentions: hits whose text windows overlap."""
-    out: list[list[dict]] = []
-    end = -1
-    for row in sorted(rows, key=lambda r: (r["start"], r["end"])):
-        if out and row["start"] <= end:
-            out[-1].append(row)
-            end = max(end, row["end"])
-        else:
-            out.append([row])
-            end = row["end"]
-    return out
+    """Group a line's key hits into mentions of documents. The most specific hits claim their
+    stretch of text first; a weaker hit overlapping it is another reading of the same words and
+    is dropped, unless it is as specific and names another item (then both are candidates of one
+    mention). Hits of an item already claimed nearby are that item again."""
+    def rank(row: dict) -> tuple[int, int]:
+        return _KIND_RANK[row["key"][0]], row["strength"]
+
+    ordered = sorted(rows, key=lambda r: (tuple(-x for x in rank(r)), r["start"] - r["end"], r["start"], r["item_idx"]))
+    groups: list[dict] = []
+    for row in ordered:
+        over = [g for g in groups if row["start"] <= g["end"] and g["start"] <= row["end"]]
+        if any(row["item_idx"] in g["items"] for g in over):
+            continue
+        if over:
+            tied = [g for g in over if g["rank"] == rank(row)]
+            if tied:
+                tied[0]["rows"].append(row)
+                tied[0]["items"].add(row["item_idx"])
+            continue
+        groups.append({"start": row["start"], "end": row["end"], "rank": rank(row), "rows": [row],
+                       "items": {row["item_idx"]}})
+    return [g["rows"] for g in sorted(groups, key=lambda g: g["start"])]
 
 
-def _mention_winner(book: _Book, li: int, mention: list[dict]) -> tuple[int, bool] | None:
-    """The one item a mention names, with whether the key was strong; None when it names
-    nothing usable, or several items (then the line becomes a suggestion)."""
+def _mention_winner(book: _Book, li: int, mention: list[dict]) -> tuple[int, bool, bool] | None:
+    """The one item a mention names, whether its key was strong, and whether something vouches
+    for it (a strong key, the partner, or the amount); None when it names several items that
+    nothing tells apart (then the line becomes a suggestion)."""
     best: dict[int, dict] = {}
     for row in mention:
         rank = (_KIND_RANK[row["key"][0]], row["strength"])
@@ -568,10 +597,9 @@ def _mention_winner(book: _Book, li: int, mention: list[dict]) -> tuple[int, boo
         book.suggest(li, sorted(r["item_idx"] for r in chosen), "one document number fits several open items")
         return None
     row = chosen[0]
-    if row["strength"] < 2 and not (row["partner_ok"] or book.within_tolerance(row["line_rem"] - row["rem"],
-                                                                                row["rem"])):
-        return None
-    return row["item_idx"], row["strength"] == 2
+    vouched = row["strength"] == 2 or row["partner_ok"] or book.within_tolerance(row["line_rem"] - row["rem"],
+                                                                                 row["rem"])
+    return row["item_idx"], row["strength"] == 2, vouched
 
 
 def _double_payments(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFrame) -> None:
@@ -802,7 +830,7 @@ def reconcile(
     text_keys = K.text_keys(lines.join(book.open_lines().to_frame(), on="line_idx").select("line_idx", "text"))
     doc_keys = K.document_keys(its)
     _structured(book)
-    _payouts(book, text_keys)
+    _payouts(book)
     _document_numbers(book, text_keys, doc_keys)
     _double_payments(book, text_keys, doc_keys)
     _fuzzy(book, text_keys, doc_keys)

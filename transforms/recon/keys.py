@@ -13,7 +13,10 @@ hash join finds every document a remittance mentions:
   ``-`` (``2024-123``) — survives dropped prefixes, other separators and dropped
   leading zeros;
 * ``D:`` *digits*: all digits with leading zeros removed (``202400123``) —
-  survives a number written without separators.
+  survives a number written without separators;
+* ``O:`` *groups in any order*: ``2024-123`` also for ``123/2024``;
+* ``L:`` *last group*: the running number alone (``123`` of ``INV-2024-00123``, at
+  least six digits), as people quote it when they drop the prefix and the year.
 
 Digit-only keys can coincide with other numbers in the text (customer numbers,
 dates), so they count as *weak* unless long; the engine then wants the amount or
@@ -26,6 +29,7 @@ import polars as pl
 
 MAX_WINDOW = 3  # atoms joined into one candidate number: "INV 2024 00123"
 MIN_DIGITS = 4  # shorter digit keys are too common to mean anything
+MIN_LAST = 6  # a running number quoted alone must be at least this long
 STRONG_DIGITS = 8  # a digit-only key this long is as specific as a printed reference
 
 
@@ -46,6 +50,7 @@ def document_keys(items: pl.DataFrame, column: str = "document_number") -> pl.Da
         _strip_groups(pl.col(column)).alias("groups"),
     ).with_columns(
         pl.col("full").str.replace_all(r"[^0-9]+", "").str.strip_chars_start("0").alias("digits"),
+        pl.col("groups").str.split("-").list.last().alias("last"),
     )
     return _keys(base)
 
@@ -55,7 +60,7 @@ def _keys(base: pl.DataFrame) -> pl.DataFrame:
     columns, such as a window's span, are kept)."""
     digit_count = pl.col("digits").str.len_chars()
     has_letter = pl.col("full").str.contains(r"[A-Z]")
-    keep = [c for c in base.columns if c not in ("full", "groups", "digits")]
+    keep = [c for c in base.columns if c not in ("full", "groups", "digits", "last")]
     full = base.filter(has_letter & pl.col("full").str.contains(r"[0-9]")).select(
         *keep,
         ("F:" + pl.col("full")).alias("key"),
@@ -71,7 +76,15 @@ def _keys(base: pl.DataFrame) -> pl.DataFrame:
         ("D:" + pl.col("digits")).alias("key"),
         pl.when(digit_count >= STRONG_DIGITS).then(2).otherwise(1).cast(pl.Int8).alias("strength"),
     )
-    return pl.concat([full, groups, digits]).unique(subset=[*keep, "key"], keep="first", maintain_order=True)
+    ordered = base.filter(pl.col("groups").str.contains("-") & (digit_count >= MIN_DIGITS + 1)).select(
+        *keep,
+        ("O:" + pl.col("groups").str.split("-").list.sort().list.join("-")).alias("key"),
+        pl.when(digit_count >= STRONG_DIGITS - 2).then(2).otherwise(1).cast(pl.Int8).alias("strength"),
+    )
+    last = base.filter(pl.col("last").str.len_chars() >= MIN_LAST).select(
+        *keep, ("L:" + pl.col("last")).alias("key"), pl.lit(1, pl.Int8).alias("strength"))
+    return pl.concat([full, groups, digits, ordered, last]).unique(subset=[*keep, "key"], keep="first",
+                                                                   maintain_order=True)
 
 
 def atoms(text: pl.DataFrame, column: str = "text") -> pl.DataFrame:
@@ -125,6 +138,8 @@ def text_keys(text: pl.DataFrame, column: str = "text") -> pl.DataFrame:
         ).drop("all_digits")
         frames.append(window)
     base = pl.concat(frames).with_columns(pl.col("groups").fill_null(""), pl.col("digits").fill_null(""))
+    single = (pl.col("start") == pl.col("end")) & ~pl.col("groups").str.contains("-")
+    base = base.with_columns(pl.when(single).then(pl.col("groups")).otherwise(pl.lit("")).alias("last"))
     return _keys(base)
 
 

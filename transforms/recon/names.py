@@ -118,23 +118,26 @@ def _fold_table() -> dict[int, str | None]:
     return table
 
 
+@lru_cache(maxsize=1)
 def _mark_class() -> str:
+    """The same marks as a regex class for Polars (Rust syntax)."""
     return "[" + "".join(f"\\x{{{low:X}}}-\\x{{{high:X}}}" for low, high in _marks()) + "]"
 
 
-@lru_cache(maxsize=200_000)
-def _forms(text: str) -> tuple[str, str]:
-    """(plain, normalised): ``plain`` is upper-case ASCII words with nothing removed
-    (what a bank would print, truncation included); ``normalised`` is normalise_name."""
+@lru_cache(maxsize=65_536)
+def _forms(text: str) -> tuple[str, str, str]:
+    """(plain, core, normalised): ``plain`` is upper-case ASCII words with nothing removed
+    (what a bank prints, and truncates); ``core`` has the legal forms removed but keeps a
+    leading article; ``normalised`` is normalise_name."""
     if not text.isascii():  # ASCII has nothing to decompose, no marks, no special letters
         text = unicodedata.normalize("NFKD", text).translate(_fold_table())
     plain = _NON_ALNUM_RE.sub(" ", text.upper()).strip(" ")
     if not plain:
-        return "", ""
+        return "", "", ""
     core = _SPACES_RE.sub(" ", _LEGAL_RE.sub(" ", f" {plain.replace(' ', '  ')} ")).strip(" ")
     if not core or core in LEADING_ARTICLES:  # only legal forms and articles: keep them all
-        return plain, plain
-    return plain, _ARTICLE_RE.sub("", core, count=1)
+        return plain, plain, plain
+    return plain, core, _ARTICLE_RE.sub("", core, count=1)
 
 
 def normalise_name(text: str | None) -> str:
@@ -158,7 +161,7 @@ def normalise_name(text: str | None) -> str:
     "" for None, blank, or a name with no Latin letter or digit at all."""
     if not text:
         return ""
-    return _forms(text)[1]
+    return _forms(text)[2]
 
 
 def name_tokens(text: str | None) -> list[str]:
@@ -224,21 +227,32 @@ def name_similarity(a: str | None, b: str | None) -> float:
             (``ACME TRADING`` / ``ACME EUROPE TRADING`` = 0.6);
     * 0.0   nothing shared, or either name empty.
 
+    Names are also compared with their leading article kept, as a word like any other
+    (``DE VRIES JAN`` / ``Jan de Vries`` = 0.95), and the best score counts.
+
     The engine's default threshold (0.8) thus accepts the first four kinds and never
     a partial overlap alone."""
     first, second = sorted((a or "", b or ""))  # one order for both calls: symmetric by construction
-    plain_a, name_a = _forms(first) if first else ("", "")
-    plain_b, name_b = _forms(second) if second else ("", "")
+    plain_a, core_a, name_a = _forms(first) if first else ("", "", "")
+    plain_b, core_b, name_b = _forms(second) if second else ("", "", "")
     if not name_a or not name_b:
         return 0.0
     if name_a == name_b:
         return 1.0
-    if name_a.replace(" ", "") == name_b.replace(" ", ""):
+    score = max(_compare(name_a, name_b), _truncation(plain_a, plain_b))
+    if core_a != name_a or core_b != name_b:  # "DE VRIES JAN" / "Jan de Vries": the article is a word here
+        score = max(score, _compare(core_a, core_b))
+    return score
+
+
+def _compare(a: str, b: str) -> float:
+    """The scale of name_similarity on two non-empty forms of the names."""
+    if a.replace(" ", "") == b.replace(" ", ""):
         return REORDERED
-    tokens_a, tokens_b = name_a.split(" "), name_b.split(" ")
+    tokens_a, tokens_b = a.split(" "), b.split(" ")
     if sorted(tokens_a) == sorted(tokens_b):
         return REORDERED
-    return max(_truncation(name_a, name_b), _truncation(plain_a, plain_b), _paired(tokens_a, tokens_b))
+    return max(_truncation(a, b), _paired(tokens_a, tokens_b))
 
 
 def _truncation(a: str, b: str) -> float:

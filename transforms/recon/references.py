@@ -269,7 +269,7 @@ def find_structured_refs(text: str | None) -> list[str]:
         key = match.group(2) + match.group(3) + match.group(4)
         if ogm_valid(key):
             found.append((match.start(), key))
-    if "rf" in text or "RF" in text or "Rf" in text or "rF" in text:
+    if "RF" in text.upper():
         found.extend(_rf_in_text(text))
     found.sort(key=lambda pair: pair[0])
     seen: set[str] = set()
@@ -284,29 +284,44 @@ def find_structured_refs(text: str | None) -> list[str]:
 def _rf_in_text(text: str) -> list[tuple[int, str]]:
     """(position, key) of valid RF references: see :func:`_rf_candidates` for which
     groupings are tried, and in which order."""
-    atoms = [(m.start(), m.end(), m.group().upper()) for m in _ATOM.finditer(text)]
+    atoms = [(m.start(), m.end(), m.group()) for m in _ATOM.finditer(text)]
     found = []
     i = 0
     while i < len(atoms):
         start, _, head = atoms[i]
-        if head.startswith("RF") and len(head) >= 4 and head[2:4].isdigit():
-            following = []
+        if head[:2].upper() == "RF" and len(head) >= 4 and head[2:4].isdigit():
+            following: list[str] = []
             j = i + 1
             length = len(head) - 4
             while j < len(atoms) and text[atoms[j - 1][1]:atoms[j][0]] in _GROUP_GAPS:
-                length += len(atoms[j][2])
-                if length > RF_BODY_MAX:
+                group = atoms[j][2]
+                length += len(group)
+                if length > RF_BODY_MAX or not _same_reference(head, following, group):
                     break
-                following.append(atoms[j][2])
+                following.append(group)
                 j += 1
             for used in _rf_candidates(head, following):
-                key = head + "".join(following[:used])
+                key = (head + "".join(following[:used])).upper()
                 if rf_valid(key):
                     found.append((start, key))
                     i += used
                     break
         i += 1
     return found
+
+
+def _same_reference(head: str, previous: list[str], group: str) -> bool:
+    """Whether the next group can continue a reference printed in groups.
+
+    Not when its case differs from the ``RF``'s (``RF18 5390 0754 7034 dank u``), nor
+    when it is all letters after a body of digits (``… 7034 DANK U``): otherwise a
+    following short word is tried as the last group, and passes by a 1-in-97 chance."""
+    if head[:2] == "RF" and not group.isupper() and not group.isdigit():
+        return False
+    if head[:2] == "rf" and not group.islower() and not group.isdigit():
+        return False
+    body = head[4:] + "".join(previous)
+    return not (group.isalpha() and body.isdigit())
 
 
 def _rf_candidates(head: str, following: list[str]) -> list[int]:
@@ -316,7 +331,8 @@ def _rf_candidates(head: str, following: list[str]) -> list[int]:
     next word is not swallowed by a 1-in-97 chance. A reference printed in groups
     (``RF18 5390 0754 7034``) tries the groupings that look printed first — every
     group four characters but the last, one to four — longest first; then any other
-    run of groups, longest first (``RF71 INV2 026042``)."""
+    run of groups, longest first (``RF71 INV2 026042``). The groups offered are those
+    :func:`_same_reference` lets through."""
     counts = list(range(len(following), -1, -1))
     if len(head) > 4:
         return [0] + counts[:-1]

@@ -33,7 +33,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from schemas.money import from_cents, to_cents
+from schemas.money import MONEY_DTYPE, from_cents, to_cents
 from transforms.recon import keys as K
 from transforms.recon.names import name_similarity, normalise_name_expr
 from transforms.recon.references import find_structured_refs, structured_ref_valid
@@ -55,7 +55,7 @@ class Rules:
     fuzzy_min_length: int = 6  # shortest reference body where one typo is still tolerated
     subset_max_items: int = 24  # a partner's open items tried for one batch payment
     subset_max_size: int = 6  # items one transfer may pay without any reference
-    subset_budget: int = 50_000  # search steps per line before giving up (then: suggestion)
+    subset_budget: int = 20_000  # search steps per line before giving up (then: nothing decided)
     suggest_max: int = 5  # alternatives listed per suggestion
 
 
@@ -95,10 +95,7 @@ class Reconciliation:
                 for s in self.suggestions
             ],
             "by_rule": self.by_rule,
-            "discrepancies": [
-                {k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
-                for row in self.discrepancies.iter_rows(named=True)
-            ],
+            "discrepancies": self.discrepancies.with_columns(pl.col("amount").cast(pl.String)).to_dicts(),
         }
 
 
@@ -116,8 +113,7 @@ def _partner_columns(frame: pl.DataFrame, name: str, iban: str) -> pl.DataFrame:
     Banks write umlauts out (MUELLER, OERESUND, ZUERCHER) where invoices keep them (Müller, ...),
     and accents are stripped to the bare letter, so AE/OE/UE are folded to A/O/U on both sides."""
     frame = frame.with_columns(
-        normalise_name_expr(pl.col(name).fill_null("")).str.replace_all("AE", "A").str.replace_all("OE", "O")
-        .str.replace_all("UE", "U").alias("name"),
+        normalise_name_expr(pl.col(name).fill_null("")).str.replace_all(r"([AOU])E", "${1}").alias("name"),
         _norm_code(pl.col(iban)).alias("iban"))
     return frame.with_columns(
         pl.col("name").str.split(" ").list.sort().list.join(" ").alias("name_sorted"),
@@ -195,7 +191,10 @@ class _Book:
         return li not in self.blocked and self.line_rem[li] == self.line_amount[li] and self.line_rem[li] != 0
 
     def open_lines(self) -> pl.Series:
-        return pl.Series("line_idx", [li for li in range(len(self.line_rem)) if self.untouched(li)], pl.UInt32)
+        rem = pl.Series(self.line_rem, dtype=pl.Int64)
+        untouched = (rem == pl.Series(self.line_amount, dtype=pl.Int64)) & (rem != 0)
+        found = untouched.arg_true().cast(pl.UInt32).alias("line_idx")
+        return found.filter(~found.is_in(list(self.blocked))) if self.blocked else found
 
     def item_rem_series(self) -> pl.Series:
         return pl.Series("rem", self.item_rem, pl.Int64)
@@ -325,19 +324,15 @@ def _pair_features(book: _Book, pairs: pl.DataFrame, slow_names: bool = True) ->
         quick_name.alias("quick_name"),
         named.alias("named"),
     )
-    slow = pairs.filter(pl.col("named") & ~pl.col("quick_name") & ~pl.col("iban_eq"))
-    scores = {}
+    slow = pairs.filter(pl.col("named") & ~pl.col("quick_name") & ~pl.col("iban_eq")).select(
+        "name", "item_name").unique()  # one score per pair of names, however many lines and items share it
     if slow.height and slow_names:
-        for li, ii, a, b in slow.select("line_idx", "item_idx", "name", "item_name").iter_rows():
-            scores[(li, ii)] = name_similarity(a, b)
-    similar = [
-        (li, ii) for (li, ii), s in scores.items() if s >= book.rules.name_threshold
-    ]
-    similar_frame = pl.DataFrame(
-        {"line_idx": [p[0] for p in similar], "item_idx": [p[1] for p in similar]},
-        schema={"line_idx": pairs.schema["line_idx"], "item_idx": pairs.schema["item_idx"]},
-    ).with_columns(pl.lit(True).alias("slow_name"))
-    pairs = pairs.join(similar_frame, on=["line_idx", "item_idx"], how="left")
+        threshold = book.rules.name_threshold
+        similar = pl.Series([name_similarity(a, b) >= threshold for a, b in slow.iter_rows()], dtype=pl.Boolean)
+        scored = slow.with_columns(similar.alias("slow_name"))
+    else:
+        scored = pl.DataFrame(schema={"name": pl.String, "item_name": pl.String, "slow_name": pl.Boolean})
+    pairs = pairs.join(scored, on=["name", "item_name"], how="left", maintain_order="left")
     company = _company_ok(book, pairs)
     return pairs.with_columns(
         (pl.col("iban_eq") | pl.col("quick_name") | pl.col("slow_name").fill_null(False)).alias("partner_ok"),
@@ -520,6 +515,13 @@ def _document_numbers(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFra
         pl.min_horizontal("strength", "strength_item").alias("strength"))
     if pairs.is_empty():
         return
+    # an item's best hit in a line is the one that counts (its weaker readings add nothing)
+    rank = pl.col("key").str.slice(0, 1).replace_strict(_KIND_RANK, return_dtype=pl.Int8)
+    pairs = (pairs.with_columns(rank.alias("_rank"), (pl.col("end") - pl.col("start")).alias("_width"))
+             .sort("line_idx", "item_idx", "_rank", "strength", "_width", "start",
+                   descending=[False, False, True, True, True, False])
+             .unique(subset=["line_idx", "item_idx"], keep="first", maintain_order=True)
+             .drop("_rank", "_width"))
     pairs = _usable(book, pairs, report_currency=True)
     for li, rows in _lines_in_order(pairs):
         if not book.untouched(li):
@@ -630,7 +632,7 @@ def _double_payments(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFram
             book.blocked.add(li)
 
 
-def _fuzzy(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFrame) -> None:
+def _fuzzy(book: _Book, doc_keys: pl.DataFrame) -> None:
     """Rule 5: one typo in a document number or reference (a character wrong, missing, extra,
     or two swapped), where the line pays exactly what the item has open and no other open
     item of that amount is that close. The amount comes first: it bounds the candidates to a
@@ -638,22 +640,26 @@ def _fuzzy(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFrame) -> None
     minimum = book.rules.fuzzy_min_length
     typo_kinds = pl.col("key").str.slice(0, 1).is_in(["F", "G"])  # bare digit runs: too many neighbours
     long_enough = pl.col("key").str.len_chars() >= minimum + 2
+    items = book.items.select("item_idx", "currency", book.item_rem_series().alias("amount")).filter(
+        pl.col("amount") != 0)
+    crowded = items.group_by("currency", "amount").len().filter(pl.col("len") > 50)
+    lines = book.lines.join(book.open_lines().to_frame(), on="line_idx").select(
+        "line_idx", "currency", pl.col("cents").alias("amount"), "text", "sref")
+    same_amount = lines.join(items.join(crowded, on=["currency", "amount"], how="anti"),
+                             on=["currency", "amount"]).select("line_idx", "item_idx")
+    if same_amount.is_empty():
+        return
+    candidates = lines.join(same_amount.select("line_idx").unique(), on="line_idx")
     line_keys = pl.concat([
-        text_keys.filter(typo_kinds).select("line_idx", "key"),
-        book.lines.filter(pl.col("sref").is_not_null()).select("line_idx", ("S:" + pl.col("sref")).alias("key")),
-    ]).filter(long_enough).join(book.open_lines().to_frame(), on="line_idx").unique()
+        K.text_keys(candidates.select("line_idx", "text")).filter(typo_kinds).select("line_idx", "key"),
+        candidates.filter(pl.col("sref").is_not_null()).select("line_idx", ("S:" + pl.col("sref")).alias("key")),
+    ]).filter(long_enough).unique()
     item_keys = pl.concat([
         doc_keys.filter(typo_kinds).select("item_idx", "key", "strength"),
         book.items.filter(pl.col("sref").is_not_null()).select(
             "item_idx", ("S:" + pl.col("sref")).alias("key"), pl.lit(2, pl.Int8).alias("strength")),
-    ]).filter(long_enough).unique(subset=["item_idx", "key"])
-    lines = book.lines.select("line_idx", "currency", pl.col("cents").alias("amount")).join(
-        line_keys.select("line_idx").unique(), on="line_idx")
-    items = book.items.select("item_idx", "currency", book.item_rem_series().alias("amount")).filter(
-        pl.col("amount") != 0)
-    crowded = items.group_by("currency", "amount").len().filter(pl.col("len") > 50)
-    same_amount = lines.join(items.join(crowded, on=["currency", "amount"], how="anti"),
-                             on=["currency", "amount"]).select("line_idx", "item_idx")
+    ]).filter(long_enough).join(same_amount.select("item_idx").unique(), on="item_idx").unique(
+        subset=["item_idx", "key"])
     close = (
         same_amount.join(line_keys, on="line_idx")
         .join(item_keys.rename({"key": "key_item"}), on="item_idx")
@@ -827,13 +833,13 @@ def reconcile(
 
     if lines.is_empty() or its.is_empty():
         return _outcome(book, as_of)
-    text_keys = K.text_keys(lines.join(book.open_lines().to_frame(), on="line_idx").select("line_idx", "text"))
     doc_keys = K.document_keys(its)
+    text_keys = K.text_keys(lines.join(book.open_lines().to_frame(), on="line_idx").select("line_idx", "text"))
     _structured(book)
     _payouts(book)
     _document_numbers(book, text_keys, doc_keys)
     _double_payments(book, text_keys, doc_keys)
-    _fuzzy(book, text_keys, doc_keys)
+    _fuzzy(book, doc_keys)
     _amount_partner(book)
     _subset_sum(book)
     _suggest_by_amount(book)
@@ -856,36 +862,43 @@ def _confirmations(confirmed: pl.DataFrame, line_ix: dict, item_ix: dict, book: 
 
 def _outcome(book: _Book, as_of: date | None) -> Reconciliation:
     lines, items = book.lines, book.items
-    line_ids = lines["bank_line_id"].to_list()
-    item_ids = items["item_id"].to_list()
-    rows = [
-        (line_ids[li], item_ids[ii] if ii != NO_ITEM else None, cents, rule, confidence, reason)
-        for (li, ii), (cents, rule, confidence, reason) in book.rows.items()
-    ]
-    matches = pl.DataFrame(
-        rows, orient="row",
-        schema={"bank_line_id": pl.String, "item_id": pl.String, "cents": pl.Int64, "rule": pl.String,
-                "confidence": pl.Float64, "reason": pl.String},
-    ).sort("bank_line_id", "item_id", nulls_last=True).select(
-        "bank_line_id", "item_id", from_cents(pl.col("cents")).alias("amount_applied"), "rule", "confidence", "reason")
+    line_ids = lines["bank_line_id"]
+    item_ids = items["item_id"]
+    pairs = list(book.rows)
+    values = list(book.rows.values())
+    rows = pl.DataFrame({
+        "li": pl.Series([li for li, _ in pairs], dtype=pl.Int64),
+        "ii": pl.Series([ii for _, ii in pairs], dtype=pl.Int64),
+        "cents": pl.Series([v[0] for v in values], dtype=pl.Int64),
+        "rule": pl.Series([v[1] for v in values], dtype=pl.String),
+        "confidence": pl.Series([v[2] for v in values], dtype=pl.Float64),
+        "reason": pl.Series([v[3] for v in values], dtype=pl.String),
+    })
+    matches = rows.select(
+        line_ids.gather(pl.Series(rows["li"])).alias("bank_line_id") if rows.height else pl.lit(None, pl.String)
+        .alias("bank_line_id"),
+        pl.when(pl.col("ii") >= 0).then(item_ids.gather(pl.Series(rows["ii"].clip(lower_bound=0)))
+                                        if rows.height else None).alias("item_id"),
+        from_cents(pl.col("cents")).alias("amount_applied"), "rule", "confidence", "reason",
+    ).sort("bank_line_id", "item_id", nulls_last=True)
 
-    touched_lines = {li for li, _ in book.rows}
-    touched_items = {ii for _, ii in book.rows if ii != NO_ITEM}
-    unmatched_lines = sorted(line_ids[li] for li in range(len(line_ids)) if li not in touched_lines)
-    unmatched_items = sorted(item_ids[ii] for ii in range(len(item_ids)) if ii not in touched_items)
+    touched_lines = {li for li, _ in pairs}
+    touched_items = {ii for _, ii in pairs if ii != NO_ITEM}
+    line_list, item_list = line_ids.to_list(), item_ids.to_list()
+    unmatched_lines = sorted(line_list[li] for li in range(len(line_list)) if li not in touched_lines)
+    unmatched_items = sorted(item_list[ii] for ii in range(len(item_list)) if ii not in touched_items)
     explained = {d[1] for d in book.discrepancies if d[0] in ("double_payment", "currency_mismatch")}
-    for li in range(len(line_ids)):
+    amounts = book.line_amount
+    for li in range(len(line_list)):
         if li not in touched_lines and li not in book.suggestions and li not in explained:
-            book.note("unmatched_line", li, NO_ITEM, book.line_amount[li], "no open item fits")
+            book.note("unmatched_line", li, NO_ITEM, amounts[li], "no open item fits")
     suggestions = [
-        Suggestion(line_ids[li], tuple(sorted(item_ids[ii] for ii in candidates)), why)
-        for li, (candidates, why) in sorted(book.suggestions.items(), key=lambda kv: line_ids[kv[0]])
+        Suggestion(line_list[li], tuple(sorted(item_list[ii] for ii in candidates)), why)
+        for li, (candidates, why) in sorted(book.suggestions.items(), key=lambda kv: line_list[kv[0]])
         if li not in touched_lines
     ]
     discrepancies = _discrepancy_frame(book, line_ids, item_ids, as_of)
-    by_rule: dict[str, int] = {}
-    for rule in matches["rule"].to_list():
-        by_rule[rule] = by_rule.get(rule, 0) + 1
+    by_rule = dict(sorted(matches.group_by("rule").len().iter_rows())) if matches.height else {}
     return Reconciliation(
         matches=matches,
         suggestions=suggestions,
@@ -895,23 +908,26 @@ def _outcome(book: _Book, as_of: date | None) -> Reconciliation:
         bank_lines=len(line_ids),
         items=len(item_ids),
         matched_items=len(touched_items),
-        by_rule=dict(sorted(by_rule.items())),
+        by_rule=by_rule,
     )
 
 
-def _discrepancy_frame(book: _Book, line_ids: list[str], item_ids: list[str], as_of: date | None) -> pl.DataFrame:
-    seen = set()
-    rows = []
-    for kind, li, ii, cents, detail in book.discrepancies:
-        key = (kind, li, ii)
-        if key in seen:
-            continue
-        seen.add(key)
-        rows.append((kind, line_ids[li], item_ids[ii] if ii != NO_ITEM else None, cents, detail))
-    frame = pl.DataFrame(
-        rows, orient="row",
-        schema={"kind": pl.String, "bank_line_id": pl.String, "item_id": pl.String, "cents": pl.Int64,
-                "detail": pl.String},
-    )
-    return frame.sort("kind", "bank_line_id", "item_id", nulls_last=True).select(
-        "kind", "bank_line_id", "item_id", from_cents(pl.col("cents")).alias("amount"), "detail")
+def _discrepancy_frame(book: _Book, line_ids: pl.Series, item_ids: pl.Series, as_of: date | None) -> pl.DataFrame:
+    notes = book.discrepancies
+    frame = pl.DataFrame({
+        "kind": pl.Series([d[0] for d in notes], dtype=pl.String),
+        "li": pl.Series([d[1] for d in notes], dtype=pl.Int64),
+        "ii": pl.Series([d[2] for d in notes], dtype=pl.Int64),
+        "cents": pl.Series([d[3] for d in notes], dtype=pl.Int64),
+        "detail": pl.Series([d[4] for d in notes], dtype=pl.String),
+    }).unique(subset=["kind", "li", "ii"], keep="first", maintain_order=True)
+    if frame.is_empty():
+        return pl.DataFrame(schema={"kind": pl.String, "bank_line_id": pl.String, "item_id": pl.String,
+                                    "amount": MONEY_DTYPE, "detail": pl.String})
+    return frame.select(
+        "kind",
+        line_ids.gather(frame["li"]).alias("bank_line_id"),
+        pl.when(pl.col("ii") >= 0).then(item_ids.gather(frame["ii"].clip(lower_bound=0))).alias("item_id"),
+        from_cents(pl.col("cents")).alias("amount"),
+        "detail",
+    ).sort("kind", "bank_line_id", "item_id", nulls_last=True)

@@ -55,45 +55,41 @@ def document_keys(items: pl.DataFrame, column: str = "document_number") -> pl.Da
     return _keys(base)
 
 
-def _keys(base: pl.DataFrame) -> pl.DataFrame:
-    """The three keys of a frame with full/groups/digits columns, long format (other
-    columns, such as a window's span, are kept)."""
-    digit_count = pl.col("digits").str.len_chars()
-    has_letter = pl.col("full").str.contains(r"[A-Z]")
+def _keys(base: pl.DataFrame, ordered: bool = True) -> pl.DataFrame:
+    """The keys of a frame with full/groups/digits/last columns, long format (other columns,
+    such as a window's span, are kept). Each row gives at most one key of each kind, so no
+    (row, key) pair repeats."""
     keep = [c for c in base.columns if c not in ("full", "groups", "digits", "last")]
-    full = base.filter(has_letter & pl.col("full").str.contains(r"[0-9]")).select(
-        *keep,
-        ("F:" + pl.col("full")).alias("key"),
-        pl.lit(2, pl.Int8).alias("strength"),
+    base = base.with_columns(
+        pl.col("digits").str.len_chars().alias("_nd"),
+        pl.col("groups").str.replace_all("-", "").str.len_chars().alias("_ng"),
+        pl.col("groups").str.contains("-").alias("_multi"),
     )
-    groups = base.filter(pl.col("groups").str.contains("-") & (digit_count >= MIN_DIGITS + 1)).select(
-        *keep,
-        ("G:" + pl.col("groups")).alias("key"),
-        pl.when(digit_count >= STRONG_DIGITS - 2).then(2).otherwise(1).cast(pl.Int8).alias("strength"),
-    )
-    digits = base.filter(digit_count >= MIN_DIGITS).select(
-        *keep,
-        ("D:" + pl.col("digits")).alias("key"),
-        pl.when(digit_count >= STRONG_DIGITS).then(2).otherwise(1).cast(pl.Int8).alias("strength"),
-    )
-    ordered = base.filter(pl.col("groups").str.contains("-") & (digit_count >= MIN_DIGITS + 1)).select(
-        *keep,
-        ("O:" + pl.col("groups").str.split("-").list.sort().list.join("-")).alias("key"),
-        pl.when(digit_count >= STRONG_DIGITS - 2).then(2).otherwise(1).cast(pl.Int8).alias("strength"),
-    )
-    last = base.filter(pl.col("last").str.len_chars() >= MIN_LAST).select(
-        *keep, ("L:" + pl.col("last")).alias("key"), pl.lit(1, pl.Int8).alias("strength"))
-    return pl.concat([full, groups, digits, ordered, last]).unique(subset=[*keep, "key"], keep="first",
-                                                                   maintain_order=True)
+    group_strength = pl.when(pl.col("_ng") >= STRONG_DIGITS - 2).then(2).otherwise(1).cast(pl.Int8)
+    full = base.filter(pl.col("full").str.contains(r"[A-Z]") & pl.col("full").str.contains(r"[0-9]")).select(
+        *keep, ("F:" + pl.col("full")).alias("key"), pl.lit(2, pl.Int8).alias("strength"))
+    grouped = base.filter(pl.col("_multi") & (pl.col("_ng") >= MIN_DIGITS + 1))
+    groups = grouped.select(*keep, ("G:" + pl.col("groups")).alias("key"), group_strength.alias("strength"))
+    digits = base.filter(pl.col("_nd") >= MIN_DIGITS).select(
+        *keep, ("D:" + pl.col("digits")).alias("key"),
+        pl.when(pl.col("_nd") >= STRONG_DIGITS).then(2).otherwise(1).cast(pl.Int8).alias("strength"))
+    frames = [full, groups, digits]
+    if ordered:
+        frames.append(grouped.select(
+            *keep, ("O:" + pl.col("groups").str.split("-").list.sort().list.join("-")).alias("key"),
+            group_strength.alias("strength")))
+    frames.append(base.filter(pl.col("last").str.len_chars() >= MIN_LAST).select(
+        *keep, ("L:" + pl.col("last")).alias("key"), pl.lit(1, pl.Int8).alias("strength")))
+    return pl.concat(frames)
 
 
 def atoms(text: pl.DataFrame, column: str = "text") -> pl.DataFrame:
     """One row per alphanumeric run of each line's free text: (line_idx, pos, atom)."""
+    found = pl.col(column).str.extract_all(r"[0-9A-Za-z]+")
     return (
-        text.select("line_idx", pl.col(column).str.extract_all(r"[0-9A-Za-z]+").alias("atom"))
-        .explode("atom")
+        text.select("line_idx", found.alias("atom"), pl.int_ranges(0, found.list.len(), dtype=pl.Int32).alias("pos"))
+        .explode("atom", "pos")
         .drop_nulls("atom")
-        .with_columns(pl.int_range(pl.len()).over("line_idx").alias("pos"))
     )
 
 
@@ -103,44 +99,44 @@ def text_keys(text: pl.DataFrame, column: str = "text") -> pl.DataFrame:
     Windows must end on an atom with a digit (document numbers do); the digit
     keys also need every atom of the window to carry digits, since a prefix word
     adds nothing to them. ``start``/``end`` are the window's first and last atom:
-    keys from overlapping windows are one mention of one document."""
+    keys from overlapping windows may be one mention of one document."""
     parts = atoms(text, column).with_columns(pl.col("atom").str.to_uppercase())
-    line = pl.col("line_idx")
-    parts = parts.with_columns(pl.col("pos").cast(pl.Int32))
+    digit = parts["atom"].str.contains(r"[0-9]")
+    same_line = [pl.Series([True] * parts.height, dtype=pl.Boolean)]
     shifted = [parts["atom"]]
-    same = [pl.Series([True] * parts.height)]
+    has_digit = [digit]
     for step in range(1, MAX_WINDOW):
         shifted.append(parts["atom"].shift(-step))
-        same.append(parts["line_idx"].shift(-step) == parts["line_idx"])
+        has_digit.append(digit.shift(-step))
+        same_line.append(parts["line_idx"].shift(-step) == parts["line_idx"])
     frames = []
     for width in range(1, MAX_WINDOW + 1):
-        window = parts.select(line, "pos").with_columns(
+        ok = same_line[0]
+        for i in range(1, width):
+            ok = ok & same_line[i].fill_null(False)
+        ok = ok & has_digit[width - 1].fill_null(False)
+        window = parts.select("line_idx", "pos").with_columns(
             *(shifted[i].alias(f"a{i}") for i in range(width)),
-            *(same[i].alias(f"s{i}") for i in range(width)),
-        )
-        ok = pl.all_horizontal([pl.col(f"s{i}").fill_null(False) for i in range(width)])
-        last_digit = pl.col(f"a{width - 1}").str.contains(r"[0-9]")
-        window = window.filter(ok & last_digit)
-        all_digits = pl.all_horizontal([pl.col(f"a{i}").str.contains(r"[0-9]") for i in range(width)])
+            *(has_digit[i].alias(f"d{i}") for i in range(width)),
+        ).filter(ok)
+        all_digits = pl.all_horizontal([pl.col(f"d{i}") for i in range(width)])
+        joined = pl.concat_str([pl.col(f"a{i}") for i in range(width)])
         window = window.select(
             "line_idx",
             pl.col("pos").alias("start"),
             (pl.col("pos") + (width - 1)).alias("end"),
-            pl.concat_str([pl.col(f"a{i}") for i in range(width)]).alias("full"),
+            joined.alias("full"),
             pl.when(all_digits)
             .then(_strip_groups(pl.concat_str([pl.col(f"a{i}") for i in range(width)], separator="-")))
-            .alias("groups"),
-            all_digits.alias("all_digits"),
+            .otherwise(pl.lit("")).alias("groups"),
+            # bare digits: for windows of one or two atoms ("202400123", "2024 00123")
+            pl.when(all_digits & (width <= 2)).then(joined.str.replace_all(r"[^0-9]+", "").str.strip_chars_start("0"))
+            .otherwise(pl.lit("")).alias("digits"),
         ).with_columns(
-            pl.when(pl.col("all_digits"))
-            .then(pl.col("full").str.replace_all(r"[^0-9]+", "").str.strip_chars_start("0"))
-            .alias("digits")
-        ).drop("all_digits")
-        frames.append(window)
-    base = pl.concat(frames).with_columns(pl.col("groups").fill_null(""), pl.col("digits").fill_null(""))
-    single = (pl.col("start") == pl.col("end")) & ~pl.col("groups").str.contains("-")
-    base = base.with_columns(pl.when(single).then(pl.col("groups")).otherwise(pl.lit("")).alias("last"))
-    return _keys(base)
+            pl.when(width == 1).then(pl.col("groups")).otherwise(pl.lit("")).alias("last"),
+        )
+        frames.append(_keys(window, ordered=width == 2))
+    return pl.concat(frames)
 
 
 def damerau_one(a: str, b: str) -> bool:

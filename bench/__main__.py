@@ -2,8 +2,8 @@
 
 import sys
 
-from bench import backfill, journal
+from bench import backfill, journal, recon
 
 if __name__ == "__main__":
-    for bench in (journal, backfill):
+    for bench in (journal, backfill, recon):
         bench.main(sys.argv[1:])

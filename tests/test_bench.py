@@ -21,3 +21,16 @@ def test_benchmark_smoke_size_prints_one_json_line(name, prefect_api):
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert KEYS <= set(line) and line["bench"] == name
     assert line["seconds"] > 0 and line["baseline_seconds"] > 0
+
+
+def test_recon_smoke_size_meets_the_quality_targets():
+    """The 5,000-line mixed set of issue 4: pair precision >= 0.995, recall >= 0.95, no ambiguous
+    decoy auto-matched, and MATCHES.csv keeps every invariant of INTERFACES §1."""
+    done = subprocess.run([sys.executable, "-m", "bench.recon", "--size", "smoke"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert KEYS <= set(line) and line["bench"] == "recon" and line["size"] == 5000
+    quality = line["quality"]
+    assert quality["precision"] >= 0.995 and quality["recall"] >= 0.95, quality
+    assert quality["ambiguous_auto"] == 0 and quality["violations"] == 0, quality

@@ -268,3 +268,43 @@ def test_the_flow_publishes_its_artifacts(tenant, prefect_api):
     published = asyncio.run(artifacts())
     assert "| exact_ref_amount | 3 |" in published["demo-match-summary"]
     assert "B3" in published["demo-unmatched"]
+
+
+def test_a_dropped_file_lands_in_the_inbox_whole_and_emits_its_event(tenant, tmp_path, prefect_api):
+    from flows.events import drop
+
+    source = _write(tmp_path / "statement.csv", BANK_COLUMNS, BANK)
+    target, emitted = drop(tenant, "bank", source)
+    assert target == tenant.inbox_path() / "bank" / "statement.csv" and emitted
+    assert target.read_bytes() == source.read_bytes() and not list(target.parent.glob(".*part"))
+    with pytest.raises(ValueError, match="kind 'invoices'"):
+        drop(tenant, "invoices", source)
+
+
+def test_review_and_decide_from_the_command_line(tenant):
+    from tests.test_cli import ledgerflow
+
+    drop(tenant, "items", "items.csv", ITEMS)
+    drop(tenant, "bank", "statement.csv", BANK)
+    reconcile_tenant(tenant, run_id="run-1", as_of=date(2026, 4, 1), now=NOW, notify=False)
+    tenant_file = str(tenant.data_path().parent / "tenant.toml")
+    review = tenant.data_path() / "review.csv"
+    result = ledgerflow("reconcile", "review", tenant_file, "--out", str(review))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(review.open(encoding="utf-8")))
+    assert [(r["bank_line_id"], r["item_id"]) for r in rows if r["bank_line_id"] == "B3"] == [("B3", "I3"),
+                                                                                             ("B3", "I4")]
+    for row in rows:
+        row["decision"] = "confirm" if (row["bank_line_id"], row["item_id"]) == ("B3", "I3") else ""
+    with review.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = ledgerflow("reconcile", "decide", tenant_file, str(review), "--by", "claire")
+    assert result.returncode == 0, result.stderr
+    assert "confirmed 1, rejected 0, reversed 0" in result.stdout
+    assert sql(tenant, "SELECT decided_by FROM match WHERE decision = 'confirmed'").item() == "claire"
+    bad = tenant.data_path() / "bad.csv"
+    bad.write_text("bank_line_id,item_id,decision\nB5,I1,maybe\n", encoding="utf-8")
+    result = ledgerflow("reconcile", "decide", tenant_file, str(bad))
+    assert result.returncode == 2 and "bad.csv: line 2, column decision: must be one of" in " ".join(result.stderr.split())

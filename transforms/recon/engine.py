@@ -118,6 +118,7 @@ def _partner_columns(frame: pl.DataFrame, name: str, iban: str) -> pl.DataFrame:
     return frame.with_columns(
         pl.col("name").str.split(" ").list.sort().list.join(" ").alias("name_sorted"),
         pl.col("name").str.replace_all(" ", "").str.slice(0, 6).alias("name6"),
+        pl.col("name").str.replace_all(" ", "").str.slice(0, 12).alias("name12"),
     )
 
 
@@ -132,7 +133,7 @@ def _prepare_lines(bank: pl.DataFrame) -> pl.DataFrame:
             pl.col("booking_date").alias("date"),
             to_cents(pl.col("amount")).alias("cents"),
             "currency",
-            "iban", "name", "name_sorted", "name6",
+            "iban", "name", "name_sorted", "name6", "name12",
             _norm_code(pl.col("structured_ref")).alias("sref"),
             pl.concat_str([pl.col("remittance_info").fill_null(""), pl.col("structured_ref").fill_null("")],
                           separator=" ").alias("text"),
@@ -153,7 +154,7 @@ def _prepare_items(items: pl.DataFrame) -> pl.DataFrame:
             pl.coalesce("due_date", "issue_date").alias("due"),
             to_cents(pl.col("amount_open")).alias("cents"),
             "currency",
-            "iban", "name", "name_sorted", "name6",
+            "iban", "name", "name_sorted", "name6", "name12",
             "partner_id",
             "company_id",
             _norm_code(pl.col("bank_account")).alias("account"),
@@ -307,13 +308,17 @@ def _pair_features(book: _Book, pairs: pl.DataFrame, slow_names: bool = True) ->
     )
     pairs = pairs.join(lines, on="line_idx", how="left").join(items, on="item_idx", how="left")
     days = pl.duration(days=book.rules.tolerance_days)
-    shorter = pl.min_horizontal(pl.col("name").str.len_chars(), pl.col("item_name").str.len_chars())
     named = (pl.col("name") != "") & (pl.col("item_name") != "")
+    # a bank field cut at 18 or 35 characters: the cut name still has two words and ten letters
+    # (a lone "MULLER" is not a truncation of "MULLER SOHNE WASCHEREI")
+    line_cut = (pl.col("name").str.len_chars() >= 10) & pl.col("name").str.contains(" ") & pl.col(
+        "item_name").str.starts_with(pl.col("name"))
+    item_cut = (pl.col("item_name").str.len_chars() >= 10) & pl.col("item_name").str.contains(" ") & pl.col(
+        "name").str.starts_with(pl.col("item_name"))
     quick_name = named & (
         (pl.col("name") == pl.col("item_name"))
         | (pl.col("name_sorted") == pl.col("item_name_sorted"))
-        | ((shorter >= 6) & (pl.col("name").str.starts_with(pl.col("item_name"))
-                              | pl.col("item_name").str.starts_with(pl.col("name"))))
+        | line_cut | item_cut
     )
     pairs = pairs.with_columns(
         (pl.col("currency") == pl.col("item_currency")).alias("same_currency"),
@@ -526,6 +531,12 @@ def _document_numbers(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFra
     for li, rows in _lines_in_order(pairs):
         if not book.untouched(li):
             continue
+        if len(rows) == 1:  # the common case: one number, one item
+            row = rows[0]
+            if row["strength"] == 2 or row["partner_ok"] or book.within_tolerance(row["line_rem"] - row["rem"],
+                                                                                  row["rem"]):
+                book.settle(li, [row["item_idx"]], "exact_ref_amount", 0.97 if row["strength"] == 2 else 0.93)
+            continue
         targets: list[int] = []
         unconfirmed: list[int] = []  # weak mentions nothing vouched for (yet)
         strong = True
@@ -687,18 +698,23 @@ def _partner_pairs(book: _Book, with_amount: bool) -> pl.DataFrame:
     """(line, item) pairs from the same partner (IBAN, name, name prefix, or the same words
     in another order); with_amount also requires the line to equal what is still open."""
     lines = book.lines.join(book.open_lines().to_frame(), on="line_idx").select(
-        "line_idx", "currency", "iban", "name_sorted", "name6", pl.col("cents").alias("amount"))
+        "line_idx", "currency", "iban", "name_sorted", "name6", "name12", pl.col("cents").alias("amount"))
     items = book.items.with_columns(book.item_rem_series().alias("amount")).filter(pl.col("amount") != 0).select(
-        "item_idx", "currency", "iban", "name_sorted", "name6", "amount")
-    extra = ["amount"] if with_amount else []
+        "item_idx", "currency", "iban", "name_sorted", "name6", "name12", "amount")
     frames = []
-    for column in ("iban", "name_sorted", "name6"):
+    for column in ("iban", "name_sorted", "name6", "name12"):
         left = lines.filter(pl.col(column).is_not_null() & (pl.col(column) != ""))
         right = items.filter(pl.col(column).is_not_null() & (pl.col(column) != ""))
-        if not with_amount:  # very common names would explode the join, and cannot decide anything
-            crowded = right.group_by("currency", column).len().filter(pl.col("len") > book.rules.subset_max_items * 4)
-            right = right.join(crowded, on=["currency", column], how="anti")
-        frames.append(left.join(right, on=["currency", column, *extra]).select("line_idx", "item_idx"))
+        if with_amount:
+            frames.append(left.join(right, on=["currency", column, "amount"]).select("line_idx", "item_idx"))
+            continue
+        # very common names would explode the join, and cannot decide anything
+        crowded = right.group_by("currency", column).len().filter(pl.col("len") > book.rules.subset_max_items * 4)
+        right = right.join(crowded, on=["currency", column], how="anti")
+        joined = left.join(right, on=["currency", column], suffix="_item").filter(  # a part is smaller than the whole
+            (pl.col("amount").sign() == pl.col("amount_item").sign())
+            & (pl.col("amount_item").abs() < pl.col("amount").abs()))
+        frames.append(joined.select("line_idx", "item_idx"))
     return pl.concat(frames).unique()
 
 
@@ -725,8 +741,10 @@ def _amount_partner(book: _Book) -> None:
 def _subset_sum(book: _Book) -> None:
     """Rule 7: one transfer paying several items of one partner: the only combination of
     that partner's open items (in the date window) that adds up to the line exactly."""
-    pairs = _usable(book, _partner_pairs(book, with_amount=False), report_currency=False)
-    pairs = pairs.filter(pl.col("partner_ok") & pl.col("in_window"))
+    pairs = _partner_pairs(book, with_amount=False)
+    counts = pairs.group_by("line_idx").len()
+    pairs = pairs.join(counts.filter(pl.col("len") >= 2), on="line_idx", how="semi")
+    pairs = _usable(book, pairs, report_currency=False).filter(pl.col("partner_ok") & pl.col("in_window"))
     rules = book.rules
     for li, rows in _lines_in_order(pairs):
         if not book.untouched(li):

@@ -71,7 +71,7 @@ class _Attempt:
     ok: bool
     detail: str
     retry: bool = False
-    wait: float | None = None
+    wait: float | None = None  # not money: seconds
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def _with_retries(attempt: Callable[[], _Attempt], *, what: str, attempts: int, 
             return False, f"{result.detail} (not retried)"
         if number == attempts:
             break
-        delay = result.wait if result.wait is not None else float(2 ** (number - 1))
+        delay = result.wait if result.wait is not None else float(2 ** (number - 1))  # not money: seconds
         if delay > MAX_WAIT_SECONDS:
             return False, f"{result.detail}; the server asked to wait {delay:g} s, more than {MAX_WAIT_SECONDS:g} s"
         log.info("%s attempt %d of %d failed (%s); retrying in %g s", what, number, attempts, result.detail, delay)
@@ -273,7 +273,8 @@ def _scrubbed_logs(secrets: tuple[str, ...]) -> Iterator[None]:
             logger.removeFilter(scrub)
 
 
-def _post(client: httpx.Client, hook: _Webhook, headers: dict[str, str], body: bytes, timeout: float) -> _Attempt:
+def _post(client: httpx.Client, hook: _Webhook, headers: dict[str, str], body: bytes,
+          timeout: float) -> _Attempt:  # not money: seconds
     headers = {**headers, TIMESTAMP_HEADER: str(int(time.time()))}
     started = time.perf_counter()
     try:
@@ -300,7 +301,7 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return max(0.0, float(value))  # not money: seconds
     except ValueError:
         pass
     try:
@@ -309,7 +310,8 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _audit(hook: _Webhook, headers: dict[str, str], body: bytes, status: int | None, started: float) -> None:
+def _audit(hook: _Webhook, headers: dict[str, str], body: bytes, status: int | None,
+           started: float) -> None:  # not money: a clock reading
     """INTERFACES §6; the signature is withheld too: with the body beside it, it invites guessing the key."""
     shown = {k: ("***" if k == SIGNATURE_HEADER else v) for k, v in headers.items()}
     http_audit.record("POST", hook.log_url, shown, body, status, (time.perf_counter() - started) * 1000)

@@ -321,3 +321,11 @@ def test_invariants_hold_for_any_input(run, data):
         assert total * line_amount[b] >= 0 and abs(total) <= abs(line_amount[b])
     for i, total in per_item.items():
         assert total * item_amount[i] > 0 and abs(total) <= abs(item_amount[i])
+
+
+def test_no_items_or_no_lines_is_not_an_error(run):
+    only_lines = run([line("B1", "10.00", "INV-1")], [])
+    assert only_lines.matches.is_empty() and only_lines.unmatched_lines == ["B1"]
+    assert only_lines.discrepancies.select("kind", "bank_line_id", "item_id").rows() == [("unmatched_line", "B1", None)]
+    only_items = run([], [item("I1", "10.00", "INV-1")])
+    assert only_items.matches.is_empty() and only_items.unmatched_items == ["I1"]

@@ -895,8 +895,7 @@ def _outcome(book: _Book, as_of: date | None) -> Reconciliation:
     matches = rows.select(
         line_ids.gather(pl.Series(rows["li"])).alias("bank_line_id") if rows.height else pl.lit(None, pl.String)
         .alias("bank_line_id"),
-        pl.when(pl.col("ii") >= 0).then(item_ids.gather(pl.Series(rows["ii"].clip(lower_bound=0)))
-                                        if rows.height else None).alias("item_id"),
+        _item_ids(item_ids, rows["ii"]).alias("item_id"),
         from_cents(pl.col("cents")).alias("amount_applied"), "rule", "confidence", "reason",
     ).sort("bank_line_id", "item_id", nulls_last=True)
 
@@ -930,6 +929,14 @@ def _outcome(book: _Book, as_of: date | None) -> Reconciliation:
     )
 
 
+def _item_ids(item_ids: pl.Series, index: pl.Series) -> pl.Series:
+    """Item ids at ``index`` (null where the index is NO_ITEM: write-offs, line-only problems)."""
+    if item_ids.is_empty() or index.is_empty():
+        return pl.Series([None] * index.len(), dtype=pl.String)
+    found = item_ids.gather(index.clip(lower_bound=0))
+    return pl.select(pl.when(index >= 0).then(found)).to_series()
+
+
 def _discrepancy_frame(book: _Book, line_ids: pl.Series, item_ids: pl.Series, as_of: date | None) -> pl.DataFrame:
     notes = book.discrepancies
     frame = pl.DataFrame({
@@ -945,7 +952,7 @@ def _discrepancy_frame(book: _Book, line_ids: pl.Series, item_ids: pl.Series, as
     return frame.select(
         "kind",
         line_ids.gather(frame["li"]).alias("bank_line_id"),
-        pl.when(pl.col("ii") >= 0).then(item_ids.gather(frame["ii"].clip(lower_bound=0))).alias("item_id"),
+        _item_ids(item_ids, frame["ii"]).alias("item_id"),
         from_cents(pl.col("cents")).alias("amount"),
         "detail",
     ).sort("kind", "bank_line_id", "item_id", nulls_last=True)

@@ -76,8 +76,9 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
     as_of = as_of or now.astimezone(tenant.tz).date()
     with opened(tenant.duckdb_path()) as con:
         inbox = take_inbox(con, tenant, run_id=run_id, now=now)
-        bank, items, barred = open_state(con)
-        outcome: Reconciliation = match(bank, items, rules_of(tenant), rejected=barred, as_of=as_of)
+        bank, items, barred, settled = open_state(con)
+        outcome: Reconciliation = match(bank, items, rules_of(tenant), rejected=barred, settled=settled,
+                                        as_of=as_of)
         recorded = record(con, outcome, run_id=run_id, now=now, as_of=as_of,
                           alert_after_days=tenant.reconciliation.alert_after_days)
         plan = store_bank_journal(con, tenant, run_id=run_id, now=now)

@@ -18,8 +18,8 @@ import polars as pl
 from schemas.currencies import ISO_4217
 from schemas.money import MONEY_DTYPE
 
-MONEY_PATTERN = r"^[+-]?\d{1,16}(\.\d{1,2})?$"
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+MONEY_PATTERN = r"^[+-]?[0-9]{1,16}(\.[0-9]{1,2})?$"  # [0-9], not \d: Polars' \d takes any script's digits
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 KINDS = ("invoice", "bill", "payout", "refund")
 
 
@@ -73,12 +73,14 @@ DECISIONS = ("confirm", "confirmed", "reject", "rejected", "reverse", "reversed"
 
 
 def _line_numbers(raw: bytes) -> list[int]:
-    """Physical line number of each data row (quoted fields may span lines)."""
+    """The physical line each data row starts on (quoted fields may span lines)."""
     reader = csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""))
     numbers = []
+    ended = 0  # the line the previous row ended on
     for index, _ in enumerate(reader):
         if index:
-            numbers.append(reader.line_num)
+            numbers.append(ended + 1)
+        ended = reader.line_num
     return numbers
 
 
@@ -110,21 +112,27 @@ def _check_shape(path: Path, raw: bytes) -> list[str]:
     counted directly (a million lines in a fraction of a second); the csv module reads the
     rest, and the whole file when a quoted field spans lines."""
     text = raw.decode("utf-8")
-    lines = text.split("\n")
-    header = [name.strip() for name in next(csv.reader([lines[0].rstrip("\r")]))]
-    width = len(header)
-    for number, line in enumerate(lines[1:], 2):
-        line = line.rstrip("\r")
-        if not line:
-            continue
-        if '"' in line:
-            if line.count('"') % 2:
-                return _check_shape_slowly(path, text)
-            fields = len(next(csv.reader([line], strict=True)))
-        else:
-            fields = line.count(",") + 1
-        if fields != width:
-            raise InputError(f"{path}: line {number}: {fields} fields where the header has {width}")
+    if "\n" not in text and "\r" in text:
+        raise InputError(f"{path}: line 1: lines end with CR alone; expected LF or CRLF line endings")
+    lines = text.rstrip("\r\n").split("\n")
+    number = 1
+    try:
+        header = [name.strip() for name in next(csv.reader([lines[0].rstrip("\r")], strict=True))]
+        width = len(header)
+        for number, line in enumerate(lines[1:], 2):
+            line = line.rstrip("\r")
+            if not line:
+                raise InputError(f"{path}: line {number}: blank line inside the file")
+            if '"' in line:
+                if line.count('"') % 2:
+                    return _check_shape_slowly(path, text)
+                fields = len(next(csv.reader([line], strict=True)))
+            else:
+                fields = line.count(",") + 1
+            if fields != width:
+                raise InputError(f"{path}: line {number}: {fields} fields where the header has {width}")
+    except csv.Error as exc:
+        raise InputError(f"{path}: line {number}: not valid CSV ({exc})") from None
     return header
 
 

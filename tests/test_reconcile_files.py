@@ -157,3 +157,30 @@ def test_reconcile_files_never_imports_prefect(files, tmp_path):
     result = subprocess.run([sys.executable, "-c", probe, str(bank), str(items), str(tmp_path / "m.csv")],
                             capture_output=True, text=True, cwd=ROOT)
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+RAW_BAD = {
+    "text after a closing quote": (b'bank_line_id,bank_account,booking_date,amount,currency,counterparty_name\n'
+                                   b'L1,BE1,2024-03-05,100.00,EUR,"ACME"x\n', "bank.csv: line 2: not valid CSV"),
+    "CR line endings": (b"bank_line_id,bank_account,booking_date,amount,currency\rL1,BE1,2024-03-05,1.00,EUR\r",
+                        "bank.csv: line 1: lines end with CR alone"),
+    "digits of another script": ("bank_line_id,bank_account,booking_date,amount,currency\n"
+                                 "L1,BE1,2024-03-05,\uff11\uff10\uff10.00,EUR\n".encode(),
+                                 "bank.csv: line 2, column amount: not an amount"),
+    "blank line inside": (b"bank_line_id,bank_account,booking_date,amount,currency\nL1,BE1,2024-03-05,1.00,EUR\n\n"
+                          b"L2,BE1,2024-03-05,1.00,EUR\n", "bank.csv: line 3: blank line inside the file"),
+    "a row spanning lines": (b'bank_line_id,bank_account,booking_date,amount,currency,counterparty_name\n'
+                             b'L1,BE1,2024-03-05,1.00,EUR,"A\n\nB"\nL1,BE1,2024-03-05,1.00,EUR,x\n',
+                             "bank.csv: line 5, column bank_line_id: duplicate id 'L1' (first on line 2)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RAW_BAD))
+def test_malformed_bytes_exit_2_with_the_place(files, tmp_path, case):
+    bank, items = files
+    data, expected = RAW_BAD[case]
+    bank.write_bytes(data)
+    out = tmp_path / "matches.csv"
+    result = ledgerflow("reconcile-files", "--bank", str(bank), "--items", str(items), "--out", str(out))
+    assert result.returncode == 2 and expected in " ".join(result.stderr.split()), result.stderr
+    assert not out.exists()

@@ -143,9 +143,13 @@ def active_matches(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return query(con, ACTIVE_SQL + " ORDER BY bank_line_id, item_id NULLS LAST, match_id")
 
 
-def open_state(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def open_state(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(bank lines with ``amount`` = what is still unapplied, items with ``amount_open`` = what is
-    still open, barred pairs); fully settled rows are left out."""
+    still open, barred pairs, items settled already with their amount as issued).
+
+    An item's ``amount_open`` is what it asks to be paid in total; what our matches applied is
+    taken off it. An item re-delivered with less than was applied (its source recorded the
+    payment too) is settled, never open for the opposite sign."""
     bank = query(con, f"""
         WITH applied AS (SELECT bank_line_id, sum(amount_applied) AS applied FROM ({ACTIVE_SQL}) GROUP BY 1)
         SELECT b.* REPLACE ((b.amount - coalesce(a.applied, 0))::DECIMAL(18,2) AS amount)
@@ -155,15 +159,20 @@ def open_state(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFra
     """).cast(polars_schema(BankLine))  # type: ignore[arg-type]
     items = query(con, f"""
         WITH applied AS (SELECT item_id, sum(amount_applied) AS applied FROM ({ACTIVE_SQL})
-                         WHERE item_id IS NOT NULL GROUP BY 1)
-        SELECT i.* REPLACE ((i.amount_open - coalesce(a.applied, 0))::DECIMAL(18,2) AS amount_open)
-        FROM open_item i LEFT JOIN applied a USING (item_id)
-        WHERE i.amount_open - coalesce(a.applied, 0) <> 0
-        ORDER BY i.item_id
-    """).cast(polars_schema(OpenItem))  # type: ignore[arg-type]
+                         WHERE item_id IS NOT NULL GROUP BY 1),
+        state AS (SELECT i.*, (i.amount_open - coalesce(a.applied, 0))::DECIMAL(18,2) AS remaining
+                  FROM open_item i LEFT JOIN applied a USING (item_id))
+        SELECT * FROM state ORDER BY item_id
+    """)
+    still_open = (pl.col("remaining") != 0) & (pl.col("remaining").sign() == pl.col("amount_open").sign())
+    schema = polars_schema(OpenItem)
+    open_items = items.filter(still_open).with_columns(pl.col("remaining").alias("amount_open")).select(
+        list(schema)).cast(schema)  # type: ignore[arg-type]
+    settled = items.filter(~still_open & (pl.col("amount_open") != 0)).select(list(schema)).cast(
+        schema)  # type: ignore[arg-type]
     barred = query(con, "SELECT DISTINCT bank_line_id, item_id FROM match WHERE decision IN ('rejected', 'reversed') "
                         "AND item_id IS NOT NULL ORDER BY ALL")
-    return bank, items, barred
+    return bank, open_items, barred, settled
 
 
 # --------------------------------------------------------------------------- storing a run
@@ -221,7 +230,7 @@ def _problems(con, outcome: Reconciliation, *, run_id: str, as_of: date) -> pl.D
     ).join(line_dates, on="bank_line_id", how="left").select(
         "kind", "bank_line_id", "item_id", pl.lit(None, MONEY_DTYPE).alias("amount"),
         (pl.lit(as_of) - pl.col("booking_date")).dt.total_days().alias("age_days"), "detail")
-    _, items, _ = open_state(con)
+    items = open_state(con)[1]
     stale = items.select(
         pl.lit("stale_item").alias("kind"), pl.lit(None, pl.String).alias("bank_line_id"), "item_id",
         pl.col("amount_open").alias("amount"),
@@ -253,7 +262,7 @@ def apply_decisions(con: duckdb.DuckDBPyConnection, decisions: pl.DataFrame, *, 
     pair is never proposed again) and ``reverse`` (undo every active row of the line, and bar
     the pair). Each row is checked; a row that cannot apply is reported with its reason and the
     rest go on. A decision already recorded is not recorded twice."""
-    bank, items, barred = open_state(con)
+    bank, items, barred, _ = open_state(con)
     all_lines = query(con, "SELECT bank_line_id, amount, currency FROM bank_line")
     all_items = query(con, "SELECT item_id, amount_open, currency FROM open_item")
     line_rem = dict(zip(bank["bank_line_id"].to_list(), bank["amount"].to_list()))
@@ -261,7 +270,7 @@ def apply_decisions(con: duckdb.DuckDBPyConnection, decisions: pl.DataFrame, *, 
     currency = dict(zip(all_lines["bank_line_id"].to_list(), all_lines["currency"].to_list()))
     item_currency = dict(zip(all_items["item_id"].to_list(), all_items["currency"].to_list()))
     barred_pairs = set(barred.iter_rows())
-    active = active_matches(con)
+    active = active_matches(con).to_dicts()
     out = Applied()
     rows: list[dict] = []
 
@@ -290,12 +299,15 @@ def apply_decisions(con: duckdb.DuckDBPyConnection, decisions: pl.DataFrame, *, 
                 out.rejected += 1
             continue
         if decision.startswith("reverse"):
-            undone = active.filter(pl.col("bank_line_id") == line_id)
-            for match in undone.iter_rows(named=True):
+            undone = [m for m in active if m["bank_line_id"] == line_id]
+            for match in undone:
                 add(line_id, match["item_id"], -match["amount_applied"], "reversed", match["rule"],
                     reverses=match["match_id"], note=note, reason=match["reason"])
-            active = active.filter(pl.col("bank_line_id") != line_id)
-            out.reversed += undone.height
+                line_rem[line_id] = line_rem.get(line_id, 0) + match["amount_applied"]  # open again
+                if match["item_id"] is not None:
+                    item_rem[match["item_id"]] = item_rem.get(match["item_id"], 0) + match["amount_applied"]
+            active = [m for m in active if m["bank_line_id"] != line_id]
+            out.reversed += len(undone)
             if (line_id, item_id) not in barred_pairs:
                 add(line_id, item_id, 0, "rejected", "manual", note=note)
                 barred_pairs.add((line_id, item_id))
@@ -305,10 +317,10 @@ def apply_decisions(con: duckdb.DuckDBPyConnection, decisions: pl.DataFrame, *, 
         if currency[line_id] != item_currency[item_id]:
             out.problems.append(f"{where}: the line is in {currency[line_id]}, the item in {item_currency[item_id]}")
             continue
+        if any(m["bank_line_id"] == line_id and m["item_id"] == item_id for m in active):
+            continue  # matched already (by a rule or an earlier decision): applying it again would double it
         left, open_ = line_rem.get(line_id, 0), item_rem.get(item_id, 0)
         if not left or not open_:
-            if active.filter((pl.col("bank_line_id") == line_id) & (pl.col("item_id") == item_id)).height:
-                continue  # confirmed before: nothing to do
             out.problems.append(f"{where}: the {'line is fully applied' if not left else 'item is settled'} already")
             continue
         if (left > 0) != (open_ > 0):
@@ -321,6 +333,7 @@ def apply_decisions(con: duckdb.DuckDBPyConnection, decisions: pl.DataFrame, *, 
                                 f"has open, or has the wrong sign")
             continue
         add(line_id, item_id, amount, "confirmed", "manual", note=note)
+        active.append(rows[-1])
         line_rem[line_id] = left - amount
         item_rem[item_id] = open_ - amount
         out.confirmed += 1

@@ -308,3 +308,29 @@ def test_review_and_decide_from_the_command_line(tenant):
     bad.write_text("bank_line_id,item_id,decision\nB5,I1,maybe\n", encoding="utf-8")
     result = ledgerflow("reconcile", "decide", tenant_file, str(bad))
     assert result.returncode == 2 and "bad.csv: line 2, column decision: must be one of" in " ".join(result.stderr.split())
+
+
+def test_an_item_redelivered_as_paid_is_settled_never_open_the_other_way(tenant):
+    drop(tenant, "items", "items.csv", ITEMS[:1])
+    drop(tenant, "bank", "one.csv", BANK[:1])
+    reconcile_tenant(tenant, run_id="run-1", as_of=date(2026, 4, 1), now=NOW, notify=False)
+    drop(tenant, "items", "items-2.csv", [{**ITEMS[0], "amount_open": "0.00"}])  # the source recorded the payment
+    drop(tenant, "bank", "two.csv", [bank("B9", "-1200.00", "refund FA-1001", day="2026-03-25")])
+    summary = reconcile_tenant(tenant, run_id="run-2", as_of=date(2026, 4, 1), now=NOW, notify=False)
+    assert summary.recorded.new_rows == 0
+    assert sql(tenant, "SELECT count(*) AS n FROM match WHERE bank_line_id = 'B9'").item() == 0
+
+
+def test_decisions_never_apply_money_twice(tenant):
+    drop(tenant, "items", "items.csv", [item("I1", "300.00", "FA-9")])
+    drop(tenant, "bank", "statement.csv", [bank("B1", "100.00", "thanks")])
+    reconcile_tenant(tenant, run_id="run-1", as_of=date(2026, 4, 1), now=NOW, notify=False)
+    confirm = [{"bank_line_id": "B1", "item_id": "I1", "decision": "confirm", "amount_applied": "40.00"}]
+    assert _decide(tenant, confirm, "decide-1").confirmed == 1
+    assert _decide(tenant, confirm, "decide-2").confirmed == 0  # the same file applied again
+    # confirm then reverse in one file: nothing stays applied
+    applied = _decide(tenant, [{"bank_line_id": "B1", "item_id": "I1", "decision": "reverse"}], "decide-3")
+    assert applied.reversed == 1
+    active = sql(tenant, "SELECT coalesce(sum(amount_applied), 0) AS s FROM match WHERE decision IN "
+                         "('confirmed', 'reversed', 'auto')").item()
+    assert active == Decimal("0.00")

@@ -329,3 +329,46 @@ def test_no_items_or_no_lines_is_not_an_error(run):
     assert only_lines.discrepancies.select("kind", "bank_line_id", "item_id").rows() == [("unmatched_line", "B1", None)]
     only_items = run([], [item("I1", "10.00", "INV-1")])
     assert only_items.matches.is_empty() and only_items.unmatched_items == ["I1"]
+
+
+def test_confirmations_keep_the_invariants(run):
+    lines = [line("L1", "100.00", "thanks"), line("L2", "100.00", "thanks")]
+    items = [item("I1", "80.00"), item("I2", "100.00"), item("I3", "-80.00", kind="bill")]
+    usd = item("I4", "100.00")
+    usd["currency"] = "USD"
+    confirmed = pl.DataFrame({"bank_line_id": ["L1", "L1", "L2", "L2", "L2"],
+                              "item_id": ["I1", "I3", "I4", "I2", "I2"],
+                              "amount_applied": ["500.00", None, None, "60.00", "60.00"]},
+                             schema={"bank_line_id": pl.String, "item_id": pl.String, "amount_applied": pl.String})
+    outcome = run(lines, [*items, usd], confirmed=confirmed)
+    assert pairs(outcome) == {("L2", "I2"): ("60.00", "manual")}  # once, not twice
+    refused = outcome.discrepancies.filter(pl.col("kind") == "decision_refused")
+    assert sorted(refused["item_id"].to_list()) == ["I1", "I3", "I4"]
+    assert outcome.discrepancies.filter(pl.col("kind") == "unapplied_rest")["bank_line_id"].to_list() == ["L2"]
+
+
+def test_a_reference_naming_an_item_exactly_is_never_read_as_a_typo(run):
+    usd = item("I1", "100.00", "INV-2026-0001", partner_name="Acme SARL")
+    usd["currency"] = "USD"
+    outcome = run([line("B1", "100.00", "INV-2026-0001", counterparty_name="ACME SARL")],
+                  [usd, item("I2", "100.00", "INV-2026-0002", partner_name="Beta GmbH")])
+    assert outcome.matches.is_empty()
+    assert outcome.discrepancies["kind"].to_list() == ["currency_mismatch"]
+
+
+def test_an_item_settled_in_an_earlier_run_makes_a_double_payment_not_a_typo(run, tmp_path):
+    settled = read_table(_csv(tmp_path, "settled.csv", ITEM_COLUMNS, [item("I1", "100.00", "INV-2026-0001")]),
+                         ITEM_COLUMNS)
+    outcome = run([line("B2", "100.00", "INV-2026-0001")], [item("I2", "100.00", "INV-2026-0002")], settled=settled)
+    assert outcome.matches.is_empty() and outcome.unmatched_items == ["I2"] and outcome.items == 1
+    assert outcome.discrepancies.filter(pl.col("kind") == "double_payment")["item_id"].to_list() == ["I1"]
+
+
+def test_two_lines_wanting_the_same_items_are_both_suggestions(run):
+    batch = run([line("L1", "300.00", counterparty_name="ACME GMBH", day="2026-03-05"),
+                 line("L2", "300.00", counterparty_name="ACME GMBH", day="2026-03-06")],
+                [item("I1", "100.00", partner_name="Acme GmbH"), item("I2", "200.00", partner_name="Acme GmbH")])
+    assert batch.matches.is_empty() and [s.bank_line_id for s in batch.suggestions] == ["L1", "L2"]
+    typo = run([line("L1", "100.00", "INV-2024-00124"), line("L2", "100.00", "INV-2024-00132")],
+               [item("I1", "100.00", "INV-2024-00123")])
+    assert typo.matches.is_empty() and [s.bank_line_id for s in typo.suggestions] == ["L1", "L2"]

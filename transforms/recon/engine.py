@@ -183,6 +183,7 @@ class _Book:
         self.item_doc = items["document_number"].to_list()
         self.rejected = rejected
         self.blocked: set[int] = set()  # lines no later rule may touch (ambiguous, double payment)
+        self.paid_before: set[int] = set()  # items settled by earlier runs (known, never applied to)
         self.rows: dict[tuple[int, int], list] = {}
         self.suggestions: dict[int, tuple[list[int], str]] = {}
         self.discrepancies: list[tuple[str, int, int, int, str]] = []
@@ -404,11 +405,28 @@ def _lines_in_order(pairs: pl.DataFrame) -> list[tuple[int, list[dict]]]:
 # --------------------------------------------------------------------------- the rules
 
 def _manual(book: _Book, confirmed: list[tuple[int, int, int | None]]) -> None:
+    """A person's confirmations, held to the same invariants as the rules: same currency, same
+    sign, never more than the line or the item still has open; one that breaks them is
+    reported, not applied."""
+    line_currency, item_currency = book.lines["currency"].to_list(), book.items["currency"].to_list()
     for li, ii, cents in confirmed:
         line, item = book.line_rem[li], book.item_rem[ii]
-        if cents is None:
-            cents = line if abs(line) <= abs(item) else item
+        if (li, ii) in book.rows:
+            continue  # the same pair confirmed twice: once is enough
+        problem = None
+        if line_currency[li] != item_currency[ii]:
+            problem = f"line in {line_currency[li]}, item in {item_currency[ii]}"
+        elif line == 0 or item == 0 or _sign(line) != _sign(item):
+            problem = "nothing open on one side, or opposite signs"
+        else:
+            cents = cents if cents is not None else (line if abs(line) <= abs(item) else item)
+            if _sign(cents) != _sign(line) or abs(cents) > abs(line) or abs(cents) > abs(item):
+                problem = f"{_money(cents)} is more than is open, or has the wrong sign"
+        if problem:
+            book.note("decision_refused", li, ii, cents or 0, f"confirmation not applied: {problem}")
+            continue
         book.apply(li, ii, cents, "manual", 1.0)
+        book.blocked.add(li)  # what a person matched, no rule adds to
 
 
 def _structured(book: _Book) -> None:
@@ -496,8 +514,11 @@ def _payouts(book: _Book) -> None:
     hits = line_keys.join(grouped, on="settlement")
     if hits.is_empty():
         return
-    features = _pair_features(book, _drop_rejected(book, hits))
-    ok = features.filter(pl.col("same_currency") & (pl.col("rem") != 0))
+    features = _pair_features(book, _drop_rejected(book, hits)).filter(pl.col("rem") != 0)
+    for li, ii, cur, item_cur in features.filter(~pl.col("same_currency")).select(
+            "line_idx", "item_idx", "currency", "item_currency").iter_rows():
+        book.note("currency_mismatch", li, ii, book.line_rem[li], f"payout in {cur} names an item in {item_cur}")
+    ok = features.filter(pl.col("same_currency") & pl.col("account_ok") & pl.col("company_ok"))
     for li, rows in _lines_in_order(ok):
         if book.untouched(li):
             book.settle(li, sorted({r["item_idx"] for r in rows}), "payout", 0.97, payout=True)
@@ -643,7 +664,7 @@ def _double_payments(book: _Book, text_keys: pl.DataFrame, doc_keys: pl.DataFram
             book.blocked.add(li)
 
 
-def _fuzzy(book: _Book, doc_keys: pl.DataFrame) -> None:
+def _fuzzy(book: _Book, doc_keys: pl.DataFrame, text_keys: pl.DataFrame) -> None:
     """Rule 5: one typo in a document number or reference (a character wrong, missing, extra,
     or two swapped), where the line pays exactly what the item has open and no other open
     item of that amount is that close. The amount comes first: it bounds the candidates to a
@@ -656,6 +677,14 @@ def _fuzzy(book: _Book, doc_keys: pl.DataFrame) -> None:
     crowded = items.group_by("currency", "amount").len().filter(pl.col("len") > 50)
     lines = book.lines.join(book.open_lines().to_frame(), on="line_idx").select(
         "line_idx", "currency", pl.col("cents").alias("amount"), "text", "sref")
+    # a line whose reference names an item exactly (paid, in another currency, ...) has no typo
+    exact = pl.concat([
+        text_keys.filter(pl.col("strength") == 2).join(doc_keys.filter(pl.col("strength") == 2), on="key",
+                                                       how="semi").select("line_idx"),
+        book.lines.filter(pl.col("sref").is_not_null()).join(
+            book.items.filter(pl.col("sref").is_not_null()).select("sref"), on="sref", how="semi").select("line_idx"),
+    ])
+    lines = lines.join(exact, on="line_idx", how="anti")
     same_amount = lines.join(items.join(crowded, on=["currency", "amount"], how="anti"),
                              on=["currency", "amount"]).select("line_idx", "item_idx")
     if same_amount.is_empty():
@@ -684,11 +713,13 @@ def _fuzzy(book: _Book, doc_keys: pl.DataFrame) -> None:
     close = close.filter(pl.Series(typo, dtype=pl.Boolean))
     pairs = _usable(book, close.sort("strength", descending=True).unique(
         subset=["line_idx", "item_idx"], keep="first").select("line_idx", "item_idx", "strength"),
-        report_currency=False)
+        report_currency=False).with_columns(pl.len().over("item_idx").alias("lines_for_item"))
     for li, rows in _lines_in_order(pairs):
         if not book.untouched(li):
             continue
-        if len(rows) > 1:
+        if len(rows) == 1 and rows[0]["lines_for_item"] > 1:
+            book.suggest(li, [rows[0]["item_idx"]], "several bank lines are one typo away from this item")
+        elif len(rows) > 1:
             book.suggest(li, sorted(r["item_idx"] for r in rows), "a reference with a typo fits several items")
         elif rows[0]["strength"] == 2 or rows[0]["partner_ok"]:
             book.settle(li, [rows[0]["item_idx"]], "fuzzy", 0.85)
@@ -746,6 +777,7 @@ def _subset_sum(book: _Book) -> None:
     pairs = pairs.join(counts.filter(pl.col("len") >= 2), on="line_idx", how="semi")
     pairs = _usable(book, pairs, report_currency=False).filter(pl.col("partner_ok") & pl.col("in_window"))
     rules = book.rules
+    found: dict[int, list[list[int]]] = {}
     for li, rows in _lines_in_order(pairs):
         if not book.untouched(li):
             continue
@@ -754,14 +786,22 @@ def _subset_sum(book: _Book) -> None:
         if len(candidates) < 2 or len(candidates) > rules.subset_max_items:
             continue
         solutions = _subsets(candidates, book.line_rem[li], rules.subset_max_size, rules.subset_budget)
-        if solutions is None:
-            continue
-        if len(solutions) == 1:
+        if solutions:
+            found[li] = solutions
+    # an item that two lines' only combinations both need belongs to neither for sure
+    claims: dict[int, int] = {}
+    for solutions in found.values():
+        for ii in {ii for s in solutions for ii in s}:
+            claims[ii] = claims.get(ii, 0) + 1
+    for li, solutions in found.items():
+        alternatives = sorted({ii for s in solutions for ii in s})
+        if len(solutions) == 1 and all(claims[ii] == 1 for ii in solutions[0]):
             for ii in solutions[0]:
                 book.apply(li, ii, book.item_rem[ii], "many_to_one", 0.8)
-        elif solutions:
-            alternatives = sorted({ii for s in solutions for ii in s})
+        elif len(solutions) > 1:
             book.suggest(li, alternatives, f"{len(solutions)} combinations of this partner's items add up")
+        else:
+            book.suggest(li, alternatives, "another bank line adds up to the same items")
 
 
 def _subsets(candidates: list[tuple[int, int]], target: int, max_size: int, budget: int) -> list[list[int]] | None:
@@ -828,15 +868,22 @@ def reconcile(
     *,
     confirmed: pl.DataFrame | None = None,
     rejected: pl.DataFrame | None = None,
+    settled: pl.DataFrame | None = None,
     as_of: date | None = None,
 ) -> Reconciliation:
     """Match ``bank`` (BankLine rows) against ``items`` (OpenItem rows, amount_open being
     what is still open). ``confirmed`` (bank_line_id, item_id[, amount_applied]) are a
     person's matches, applied first; ``rejected`` (bank_line_id, item_id) pairs are never
-    matched or suggested. ``as_of`` dates the age of what stays open (default: the latest
-    booking date)."""
+    matched or suggested. ``settled`` (OpenItem rows, amount_open as issued) are items paid
+    in earlier runs: nothing is applied to them, but a line naming one is a double payment
+    rather than a typo of another item. ``as_of`` dates the age of what stays open
+    (default: the latest booking date)."""
     rules = rules or Rules()
     lines = _prepare_lines(bank)
+    paid_before: set[str] = set()
+    if settled is not None and settled.height:
+        paid_before = set(settled["item_id"].to_list())
+        items = pl.concat([items, settled.select(items.columns)])
     its = _prepare_items(items)
     line_ix = dict(zip(lines["bank_line_id"].to_list(), lines["line_idx"].to_list()))
     item_ix = dict(zip(its["item_id"].to_list(), its["item_idx"].to_list()))
@@ -846,6 +893,9 @@ def reconcile(
             if b in line_ix and i in item_ix:
                 rejected_pairs.add((line_ix[b], item_ix[i]))
     book = _Book(lines, its, rules, rejected_pairs)
+    book.paid_before = {item_ix[i] for i in paid_before}
+    for ii in book.paid_before:
+        book.item_rem[ii] = 0
     if confirmed is not None and confirmed.height:
         _manual(book, _confirmations(confirmed, line_ix, item_ix, book))
 
@@ -857,7 +907,7 @@ def reconcile(
     _payouts(book)
     _document_numbers(book, text_keys, doc_keys)
     _double_payments(book, text_keys, doc_keys)
-    _fuzzy(book, doc_keys)
+    _fuzzy(book, doc_keys, text_keys)
     _amount_partner(book)
     _subset_sum(book)
     _suggest_by_amount(book)
@@ -903,9 +953,14 @@ def _outcome(book: _Book, as_of: date | None) -> Reconciliation:
     touched_items = {ii for _, ii in pairs if ii != NO_ITEM}
     line_list, item_list = line_ids.to_list(), item_ids.to_list()
     unmatched_lines = sorted(line_list[li] for li in range(len(line_list)) if li not in touched_lines)
-    unmatched_items = sorted(item_list[ii] for ii in range(len(item_list)) if ii not in touched_items)
+    unmatched_items = sorted(item_list[ii] for ii in range(len(item_list))
+                             if ii not in touched_items and ii not in book.paid_before)
     explained = {d[1] for d in book.discrepancies if d[0] in ("double_payment", "currency_mismatch")}
     amounts = book.line_amount
+    noted = {d[1] for d in book.discrepancies if d[0] in ("overpayment", "partial_payment", "write_off")}
+    for li in sorted(touched_lines):
+        if book.line_rem[li] != 0 and li not in noted:
+            book.note("unapplied_rest", li, NO_ITEM, book.line_rem[li], f"{_money(book.line_rem[li])} not applied")
     for li in range(len(line_list)):
         if li not in touched_lines and li not in book.suggestions and li not in explained:
             book.note("unmatched_line", li, NO_ITEM, amounts[li], "no open item fits")
@@ -923,7 +978,7 @@ def _outcome(book: _Book, as_of: date | None) -> Reconciliation:
         unmatched_lines=unmatched_lines,
         unmatched_items=unmatched_items,
         bank_lines=len(line_ids),
-        items=len(item_ids),
+        items=len(item_ids) - len(book.paid_before),
         matched_items=len(touched_items),
         by_rule=by_rule,
     )

@@ -75,7 +75,7 @@ _NON_ALNUM = "[^A-Z0-9]+"
 _LEGAL_PATTERN = " (?:" + "|".join(
     f.replace(" ", "  ") for f in sorted(set(LEGAL_FORMS), key=lambda f: (-len(f), f))
 ) + ") "
-_ARTICLE_PATTERN = "^(?:" + "|".join(LEADING_ARTICLES) + ") "
+_ARTICLE_PATTERN = "^(?:(?:" + "|".join(LEADING_ARTICLES) + ") )+"  # all of them: "LA LA 0" -> "0", idempotent
 
 _NON_ALNUM_RE = re.compile(_NON_ALNUM)
 _LEGAL_RE = re.compile(_LEGAL_PATTERN)
@@ -153,7 +153,7 @@ def normalise_name(text: str | None) -> str:
     3. legal forms (:data:`LEGAL_FORMS`: SA, SARL, GMBH, GMBH & CO KG, BV, NV, LTD, INC,
        AB, AS, A/S, OY, SPA, SL, KFT, SRO, SP Z O.O., PTY LTD, …) are removed wherever they
        stand as whole words;
-    4. one leading article (THE, LA, LE, DE, DIE, DER) is removed when other words follow.
+    4. leading articles (THE, LA, LE, DE, DIE, DER) are removed when other words follow.
 
     A name made only of legal forms and articles (``SA``, ``The Company Ltd``) keeps all
     its words (``THE COMPANY LTD``): an empty name would match nothing, or everything.

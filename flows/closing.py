@@ -112,9 +112,9 @@ def publish_step(tenant: Tenant, destinations: list[str], periods: list[Period],
 
 
 def reconcile_step(tenant: Tenant, run_id: str, as_of: date):
-    from flows.reconcile import reconcile_tenant
+    from flows import reconcile  # imported here: flows.reconcile builds on this module
 
-    return reconcile_tenant(tenant, run_id=run_id, trigger="daily_close", as_of=as_of)
+    return reconcile.reconcile_step(tenant, run_id, "daily_close", as_of)
 
 
 @dataclass(frozen=True)

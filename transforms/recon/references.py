@@ -59,7 +59,7 @@ _RF_SHAPE = re.compile(r"RF[0-9]{2}[0-9A-Z]{1,21}")
 _LETTER_VALUES = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
 _RF_SUFFIX = "RF".translate(_LETTER_VALUES)  # "2715": "RF" moved to the end
 _DIGIT_VALUES = bytes.maketrans(b"0123456789", bytes(range(10)))  # b"7" -> 7: sum() over bytes runs in C
-_LUHN_DOUBLE = bytes.maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))  # 2*d, digits summed
+_LUHN_DOUBLE = bytes.maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))  # not money: 2*d, digits summed
 _QR_TABLE = (0, 9, 4, 6, 8, 2, 7, 1, 3, 5)
 # Next carry of the mod 10 recursive check, by (carry, digit character): one lookup per digit.
 _QR_NEXT = tuple({str(d): _QR_TABLE[(carry + d) % 10] for d in range(10)} for carry in range(10))
@@ -115,7 +115,7 @@ def rf_valid(text: str) -> bool:
 def _luhn_sum(digits: str) -> int:
     """Luhn sum of ``digits`` whose last digit is the check digit (or the position of one)."""
     r = digits.encode()[::-1]
-    return sum(r[0::2].translate(_DIGIT_VALUES)) + sum(r[1::2].translate(_LUHN_DOUBLE))
+    return sum(r[0::2].translate(_DIGIT_VALUES)) + sum(r[1::2].translate(_LUHN_DOUBLE))  # not money
 
 
 def luhn_valid(text: str) -> bool:

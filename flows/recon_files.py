@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,21 +19,12 @@ from pathlib import Path
 
 import polars as pl
 
+from destinations.delivery.local import publish
 from sources.recon_csv import BANK_COLUMNS, DECISION_COLUMNS, ITEM_COLUMNS, InputError, read_table
 
 __all__ = ["InputError", "reconcile_files", "matches_csv", "report_json", "split_decisions"]
 
 # --------------------------------------------------------------------------- writing
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
 
 def matches_csv(matches: pl.DataFrame) -> bytes:
     """MATCHES.csv bytes: RFC 4180, CRLF, money as plain decimals, confidence 0..1."""
@@ -74,9 +64,9 @@ def reconcile_files(bank: Path, items: Path, out: Path, *, tolerance_days: int =
     outcome = reconcile(bank_frame, item_frame, rules, confirmed=confirmed, rejected=rejected, as_of=as_of)
     matches = matches_csv(outcome.matches)
     summary = outcome.report()
-    _atomic_write(out, matches)
+    publish(out.parent, out.name, matches)  # temporary name, then renamed
     if report is not None:
-        _atomic_write(report, report_json(summary))
+        publish(report.parent, report.name, report_json(summary))
     return FilesResult(summary, outcome.matches.height)
 
 

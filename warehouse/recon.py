@@ -28,6 +28,7 @@ from schemas.tenant import Tenant
 from sources.recon_csv import BANK_COLUMNS, ITEM_COLUMNS, InputError, read_table
 from transforms.journal import BUILT_LINE_SCHEMA
 from transforms.recon.engine import Reconciliation
+from transforms.recon.names import normalise_iban
 from warehouse import rejects as reject_store
 from warehouse.db import insert, query, read_model, run, transaction
 from warehouse.journals import plan_days, write_plan
@@ -412,7 +413,7 @@ def bank_journal_lines(con: duckdb.DuckDBPyConnection, tenant: Tenant) -> pl.Dat
     """)
     if rows.is_empty():
         return pl.DataFrame(schema=BUILT_LINE_SCHEMA)
-    gl_of_bank = {_norm(k): v for k, v in recon.bank_accounts.items()}
+    gl_of_bank = {normalise_iban(k): v for k, v in recon.bank_accounts.items()}
     write_off = {"bank_fee": accounts.bank_fee, "processor_fee": accounts.processor_fee or accounts.bank_fee,
                  "discount": accounts.discount or accounts.bank_fee,
                  "rounding": accounts.rounding or mapping.rounding_account,
@@ -433,7 +434,7 @@ def bank_journal_lines(con: duckdb.DuckDBPyConnection, tenant: Tenant) -> pl.Dat
         first = group.row(0, named=True)
         day, cur = first["booking_date"], first["currency"]
         total = _cents(first["line_amount"])
-        bank_gl = gl_of_bank.get(_norm(first["bank_account"]), mapping.suspense_account)
+        bank_gl = gl_of_bank.get(normalise_iban(first["bank_account"]), mapping.suspense_account)
         label = f"{line_id[0]} {first['counterparty_name'] or ''}".strip()
         post(day, bank_gl, total, f"Bank {label}", currency=cur)
         applied = 0
@@ -466,10 +467,6 @@ def store_bank_journal(con: duckdb.DuckDBPyConnection, tenant: Tenant, *, run_id
     with transaction(con):
         write_plan(con, plan, tenant, "bank", tenant.reconciliation.journal_code, run_id=run_id, now=now)
     return plan
-
-
-def _norm(value: str | None) -> str:
-    return "".join(ch for ch in (value or "").upper() if ch.isalnum())
 
 
 def _cents(value) -> int:

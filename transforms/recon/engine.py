@@ -35,7 +35,7 @@ import polars as pl
 
 from schemas.money import MONEY_DTYPE, from_cents, to_cents
 from transforms.recon import keys as K
-from transforms.recon.names import name_similarity, normalise_name_expr
+from transforms.recon.names import name_similarity, normalise_iban_expr, normalise_name_expr
 from transforms.recon.references import find_structured_refs, structured_ref_valid
 
 WRITE_OFF = "write_off"
@@ -101,12 +101,6 @@ class Reconciliation:
 
 # --------------------------------------------------------------------------- preparation
 
-def _norm_code(expr: pl.Expr) -> pl.Expr:
-    """IBANs, account ids, references: upper case, separators removed; empty -> null."""
-    out = expr.str.to_uppercase().str.replace_all(r"[^0-9A-Z]+", "")
-    return pl.when(out.str.len_chars() > 0).then(out)
-
-
 def _partner_columns(frame: pl.DataFrame, name: str, iban: str) -> pl.DataFrame:
     """iban, name (normalised once: it is the costly part), its words sorted, its first 6 letters.
 
@@ -114,7 +108,7 @@ def _partner_columns(frame: pl.DataFrame, name: str, iban: str) -> pl.DataFrame:
     and accents are stripped to the bare letter, so AE/OE/UE are folded to A/O/U on both sides."""
     frame = frame.with_columns(
         normalise_name_expr(pl.col(name).fill_null("")).str.replace_all(r"([AOU])E", "${1}").alias("name"),
-        _norm_code(pl.col(iban)).alias("iban"))
+        normalise_iban_expr(pl.col(iban)).alias("iban"))
     return frame.with_columns(
         pl.col("name").str.split(" ").list.sort().list.join(" ").alias("name_sorted"),
         pl.col("name").str.replace_all(" ", "").str.slice(0, 6).alias("name6"),
@@ -129,12 +123,12 @@ def _prepare_lines(bank: pl.DataFrame) -> pl.DataFrame:
         .select(
             "line_idx",
             "bank_line_id",
-            _norm_code(pl.col("bank_account")).alias("account"),
+            normalise_iban_expr(pl.col("bank_account")).alias("account"),
             pl.col("booking_date").alias("date"),
             to_cents(pl.col("amount")).alias("cents"),
             "currency",
             "iban", "name", "name_sorted", "name6", "name12",
-            _norm_code(pl.col("structured_ref")).alias("sref"),
+            normalise_iban_expr(pl.col("structured_ref")).alias("sref"),
             pl.concat_str([pl.col("remittance_info").fill_null(""), pl.col("structured_ref").fill_null("")],
                           separator=" ").alias("text"),
         )
@@ -157,9 +151,9 @@ def _prepare_items(items: pl.DataFrame) -> pl.DataFrame:
             "iban", "name", "name_sorted", "name6", "name12",
             "partner_id",
             "company_id",
-            _norm_code(pl.col("bank_account")).alias("account"),
-            _norm_code(pl.col("structured_ref")).alias("sref"),
-            _norm_code(pl.col("settlement_ref")).alias("settlement"),
+            normalise_iban_expr(pl.col("bank_account")).alias("account"),
+            normalise_iban_expr(pl.col("structured_ref")).alias("sref"),
+            normalise_iban_expr(pl.col("settlement_ref")).alias("settlement"),
         )
     )
 

@@ -28,6 +28,9 @@ app.add_typer(tenant_app, name="tenant")
 reconcile_app = typer.Typer(help="Reconcile a tenant's bank lines and open items: run, review, decide.",
                             no_args_is_help=True)
 app.add_typer(reconcile_app, name="reconcile")
+statements_app = typer.Typer(help="Bank statement files (CODA, camt.053/054, MT940, OFX, bank CSV).",
+                             no_args_is_help=True)
+app.add_typer(statements_app, name="statements")
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
@@ -268,6 +271,82 @@ def reconcile_decide(
         errors.print(f"not applied: {problem}", markup=False, soft_wrap=True)
     if applied.problems:
         raise typer.Exit(EXIT_INPUT)
+
+
+@statements_app.command("parse")
+def statements_parse(
+    files: Annotated[list[Path], typer.Argument(help="Statement files to read (never moved or changed).")],
+    out: Annotated[Path, typer.Option(help="LINES.csv to write: the BANK.csv columns plus statement columns.")],
+    format: Annotated[str, typer.Option(
+        "--format", help="auto|coda|camt053|camt054|mt940|ofx|csv (auto looks at the first bytes).")] = "auto",
+    profile: Annotated[Optional[str], typer.Option(
+        help="Bank CSV profile (required with --format csv): a built-in one or from --tenant's file.")] = None,
+    tenant: Annotated[Optional[str], typer.Option(
+        help="Tenant id or TOML file whose [bank_csv_profiles] to use with --profile.")] = None,
+) -> None:
+    """Parse bank statements into LINES.csv (INTERFACES §2). Exit 2 if any file is bad."""
+    from flows.statement_files import parse_statements
+    from sources.bank_files.formats import FORMAT_NAMES
+
+    if format not in FORMAT_NAMES:
+        _fail(f"--format {format!r}: expected one of {', '.join(FORMAT_NAMES)}")
+    csv_profile = None
+    if format == "csv" or profile:
+        if not profile:
+            _fail("--format csv needs --profile NAME (ledgerflow statements profiles lists them)")
+        csv_profile = _csv_profile(profile, tenant)
+    outcome = parse_statements(files, out, format, csv_profile)
+    for result in outcome.files:
+        for line in result.summaries:
+            console.print(line, markup=False, soft_wrap=True)
+    for gap in outcome.gaps:
+        errors.print(f"warning: gap between statements: {gap}", markup=False, soft_wrap=True)
+    bad = [f for f in outcome.files if f.error]
+    for result in bad:
+        errors.print(f"error: {result.error}", markup=False, soft_wrap=True)
+    if outcome.written is not None:
+        lines = sum(len(f.rows) for f in outcome.files)
+        errors.print(f"wrote {lines} lines to {_relative(outcome.written)}", markup=False, soft_wrap=True)
+    if bad:
+        if len(outcome.files) > 1:
+            errors.print(f"{len(bad)} of {len(outcome.files)} files are bad; their lines were not written",
+                         markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT)
+
+
+@statements_app.command("profiles")
+def statements_profiles(
+    tenant: Annotated[Optional[str], typer.Option(help="Also list the profiles of this tenant's file.")] = None,
+) -> None:
+    """List the bank CSV profiles: built-in ones and the tenant's."""
+    from sources.bank_files.bank_csv import BUILTIN_PROFILES
+
+    profiles = dict(BUILTIN_PROFILES)
+    if tenant:
+        profiles.update(_tenant_profiles(tenant))
+    for name, item in sorted(profiles.items()):
+        console.print(f"{name:<24} {item.description}", markup=False, soft_wrap=True)
+
+
+def _tenant_profiles(tenant: str) -> dict:
+    from schemas.tenant import ConfigError, load_tenant
+
+    try:
+        return dict(load_tenant(tenant).bank_csv_profiles)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _csv_profile(name: str, tenant: str | None):
+    from sources.bank_files.bank_csv import BUILTIN_PROFILES
+
+    profiles = dict(BUILTIN_PROFILES)
+    if tenant:
+        profiles.update(_tenant_profiles(tenant))
+    if name not in profiles:
+        where = "built-in" + (f" or in tenant {tenant}" if tenant else " (pass --tenant for a tenant's own)")
+        _fail(f"--profile {name!r} is not a bank CSV profile {where}; known: {', '.join(sorted(profiles))}")
+    return profiles[name]
 
 
 @tenant_app.command("check")

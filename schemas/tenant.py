@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from schemas.bank_csv import BankCsvProfile
 from schemas.currencies import ISO_4217
 from schemas.notify import NotifySettings
 
@@ -165,6 +166,7 @@ class Tenant(_Model):
     destinations: dict[str, Destination] = {}
     reconciliation: Reconciliation | None = None
     notify: NotifySettings | None = None
+    bank_csv_profiles: dict[str, BankCsvProfile] = {}  # [bank_csv_profiles.NAME]: the tenant's own bank CSVs
 
     @field_validator("currency")
     @classmethod
@@ -172,6 +174,12 @@ class Tenant(_Model):
         if value not in ISO_4217:
             raise ValueError(f"{value!r} is not an ISO 4217 currency code")
         return value
+
+    @field_validator("bank_csv_profiles")
+    @classmethod
+    def _profile_names(cls, value: dict[str, BankCsvProfile]) -> dict[str, BankCsvProfile]:
+        return {key: profile if profile.name == key else profile.model_copy(update={"name": key})
+                for key, profile in value.items()}
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,80 @@
+"""``ledgerflow statements parse``: statement files in, LINES.csv out (INTERFACES §2).
+
+Pure and offline. Every file is parsed completely; a file that does not parse, or whose
+balances do not add up, is *bad*: it is named, its lines are not written, and the command
+exits 2. The good files' lines are written to a temporary name and renamed at the end, so
+a crash never leaves half a file. Input files are never moved or deleted (quarantine is
+the bank_files flow's job).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from destinations.delivery.local import publish
+from sources.bank_files.formats import parse_file
+from sources.bank_files.lines import (
+    Gap,
+    continuity_gaps,
+    lines_csv,
+    statement_lines,
+    summary_line,
+    unique_statement_ids,
+)
+from sources.bank_files.model import StatementError
+
+
+@dataclass
+class FileOutcome:
+    file: str
+    format: str | None = None
+    summaries: list[str] = field(default_factory=list)
+    rows: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class ParseOutcome:
+    files: list[FileOutcome]
+    gaps: list[Gap]
+    written: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return all(f.error is None for f in self.files)
+
+
+def parse_one(path: Path, fmt: str, profile=None) -> tuple[FileOutcome, list]:
+    """Parse and check one file; the statements come back for the continuity check."""
+    outcome = FileOutcome(str(path))
+    try:
+        outcome.format, statements = parse_file(path, fmt, profile)
+        ids = unique_statement_ids(statements)
+        outcome.summaries = [summary_line(i, s) for i, s in zip(ids, statements, strict=True)]
+        failed = [(i, s) for i, s in zip(ids, statements, strict=True) if s.balance_check() is False]
+        if failed:
+            i, s = failed[0]
+            raise StatementError(str(path), s.closing_line or s.line,
+                                 f"statement {i}: opening {s.opening_balance} + lines {s.entries_sum()} = "
+                                 f"{s.opening_balance + s.entries_sum()}, not the closing balance {s.closing_balance}")
+        outcome.rows = statement_lines(statements, str(path))
+        return outcome, list(zip(ids, statements, strict=True))
+    except StatementError as exc:
+        outcome.error = str(exc)
+        outcome.rows = []
+        return outcome, []
+
+
+def parse_statements(paths: list[Path], out: Path, fmt: str = "auto", profile=None) -> ParseOutcome:
+    files, chain = [], []
+    for path in paths:
+        outcome, statements = parse_one(path, fmt, profile)
+        files.append(outcome)
+        chain.extend(statements)
+    good = [f for f in files if f.error is None]
+    written = None
+    if good:
+        publish(out.parent, out.name, lines_csv([row for f in good for row in f.rows]))
+        written = out
+    return ParseOutcome(files, continuity_gaps(chain), written)

@@ -1,0 +1,140 @@
+"""Parsed statements -> bank lines (the BANK.csv columns of INTERFACES §1 plus the statement
+columns of §2), with the ids that make loading them idempotent.
+
+A line's identity is its *content fingerprint*: our account, currency, dates, amount,
+counterparty, texts and the bank's own reference, plus its occurrence number among identical
+lines of the same account and day in the file. So
+
+* the same file delivered twice gives the same ids (nothing new is loaded);
+* two overlapping statements (days 1-5 and 3-7) give the shared days' lines the same ids;
+* a bank that reuses statement numbers (many MT940 banks send ``:20:MT940`` every day)
+  cannot make two different lines collide;
+* two genuinely identical lines on one day (two 5.00 fees) stay two lines (occurrence 1, 2).
+
+``bank_line_id`` is that fingerprint, shortened; ``statement_id`` and ``sequence`` say
+where the line stands in the statement, for people.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+
+from schemas.currencies import ISO_4217
+from sources.bank_files.model import Statement, StatementError
+
+LINE_COLUMNS = (
+    "bank_line_id", "bank_account", "booking_date", "value_date", "amount", "currency", "counterparty_name",
+    "counterparty_iban", "remittance_info", "structured_ref", "statement_id", "sequence", "transaction_code",
+    "end_to_end_id", "bank_reference",
+)
+CENT = Decimal("0.01")
+
+
+def unique_statement_ids(statements: list[Statement]) -> list[str]:
+    """Statement ids as printed: whitespace removed, made unique within the file (``-2``, ``-3``)."""
+    seen: Counter[str] = Counter()
+    ids = []
+    for statement in statements:
+        base = "".join(statement.statement_id.split()) or "statement"
+        seen[base] += 1
+        ids.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return ids
+
+
+def _money(value: Decimal, file: str, line: int) -> str:
+    if value != value.quantize(CENT):
+        raise StatementError(file, line, f"amount {value} has more than two decimals")
+    return f"{value.quantize(CENT):f}"
+
+
+def _fingerprint(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def statement_lines(statements: list[Statement], file: str) -> list[dict[str, str]]:
+    """One row per entry, in file order, every value as text (empty = none)."""
+    rows: list[dict[str, str]] = []
+    occurrences: Counter[str] = Counter()
+    for statement, statement_id in zip(statements, unique_statement_ids(statements), strict=True):
+        for sequence, entry in enumerate(statement.entries, start=1):
+            booking = entry.booking_date or entry.value_date or statement.statement_date
+            if booking is None:
+                raise StatementError(file, entry.line or statement.line, "entry has no booking or value date")
+            currency = (entry.currency or statement.currency).upper()
+            if currency not in ISO_4217:
+                raise StatementError(file, entry.line or statement.line, f"currency {currency!r} is not ISO 4217")
+            row = {
+                "bank_account": statement.account,
+                "booking_date": booking.isoformat(),
+                "value_date": entry.value_date.isoformat() if entry.value_date else "",
+                "amount": _money(entry.amount, file, entry.line or statement.line),
+                "currency": currency,
+                "counterparty_name": entry.counterparty_name,
+                "counterparty_iban": entry.counterparty_iban,
+                "remittance_info": entry.remittance_info,
+                "structured_ref": entry.structured_ref,
+                "statement_id": statement_id,
+                "sequence": str(sequence),
+                "transaction_code": entry.transaction_code,
+                "end_to_end_id": entry.end_to_end_id,
+                "bank_reference": entry.bank_reference,
+            }
+            content = _fingerprint(*(row[c] for c in LINE_COLUMNS if c not in ("bank_line_id", "statement_id",
+                                                                                "sequence")))
+            occurrences[content] += 1
+            row["bank_line_id"] = "BL" + _fingerprint(content, str(occurrences[content]))[:18]
+            rows.append(row)
+    return rows
+
+
+def lines_csv(rows: list[dict[str, str]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LINE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Gap:
+    account: str
+    previous_id: str
+    closing: Decimal
+    next_id: str
+    opening: Decimal
+
+    def __str__(self) -> str:
+        return (f"account {self.account}: statement {self.previous_id} closes at {self.closing} but the next, "
+                f"{self.next_id}, opens at {self.opening} (difference {self.opening - self.closing})")
+
+
+def continuity_gaps(chain: list[tuple[str, Statement]]) -> list[Gap]:
+    """Consecutive statements of one account (in the order given) whose closing and next opening differ."""
+    last: dict[tuple[str, str], tuple[str, Statement]] = {}
+    gaps = []
+    for statement_id, statement in chain:
+        key = (statement.account, statement.currency)
+        previous = last.get(key)
+        if (previous is not None and statement.opening_balance is not None and not statement.derived_opening
+                and previous[1].closing_balance is not None
+                and previous[1].closing_balance != statement.opening_balance):
+            gaps.append(Gap(statement.account, previous[0], previous[1].closing_balance, statement_id,
+                            statement.opening_balance))
+        last[key] = (statement_id, statement)
+    return gaps
+
+
+def summary_line(statement_id: str, statement: Statement) -> str:
+    """``statement <id> account <iban> opening <amount> closing <amount> lines <n> check ok|FAILED`` (§2)."""
+    check = statement.balance_check()
+    opening = "-" if statement.opening_balance is None or statement.derived_opening else f"{statement.opening_balance:f}"
+    closing = "-" if statement.closing_balance is None else f"{statement.closing_balance:f}"
+    account = "".join(statement.account.split()) or "-"
+    verdict = "n/a" if check is None else ("ok" if check else "FAILED")
+    return (f"statement {statement_id} account {account} opening {opening} closing {closing} "
+            f"lines {len(statement.entries)} check {verdict}")

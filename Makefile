@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SIZE ?= full
 
-.PHONY: setup demo test bench golden clean
+.PHONY: setup system-deps demo test bench golden clean
 
 setup: .venv/.synced
 
@@ -22,7 +22,16 @@ setup: .venv/.synced
 demo: setup
 	$(UV) run --frozen ledgerflow demo
 
-test: setup
+# Tests run real servers: OpenSSH's sshd for sFTP (installed with apt-get when missing and possible).
+system-deps:
+	@if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -qq openssh-server >/dev/null || \
+	    (apt-get update -qq && apt-get install -y -qq openssh-server >/dev/null); \
+	  else echo "note: sshd is missing and cannot be installed here: the sFTP tests will skip"; fi; \
+	fi
+
+test: setup system-deps
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen pytest
 

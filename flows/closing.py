@@ -191,7 +191,7 @@ def close_periods(tenant: Tenant, periods: list[Period], *, window: bool, run_id
     summary = CloseSummary(tenant.id, run_id, periods)
     dates = [d for p in periods for d in p.dates()]
     check_closable(tenant, max(dates))
-    for source in sorted(tenant.sources):
+    for source in sorted(n for n, s in tenant.sources.items() if s.role == "sales"):
         settings = tenant.sources[source]
         if window:  # padded by a day: staging, not the window, decides which day a record belongs to
             posted = utc_window(min(dates) - timedelta(days=1), max(dates) + timedelta(days=1),

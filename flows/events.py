@@ -43,3 +43,38 @@ def drop(tenant: Tenant, kind: str, file: Path, *, emit: bool = True) -> tuple[P
         emitted = emit_event(event=event_name(kind), resource=tenant_resource(tenant.id),
                              payload={"file": target.name}) is not None
     return target, emitted
+
+
+def waiting_bank_files(tenant: Tenant) -> dict[str, list[str]]:
+    """Source -> statement files waiting in its folder or sFTP inbox (loaded files are moved out,
+    so whatever waits is new). A source that cannot be reached is left for the reconcile run
+    to report."""
+    from flows.bank_intake import store_for
+    from schemas.tenant import BankFilesSource
+    from sources.bank_files.stores import StoreError
+
+    waiting: dict[str, list[str]] = {}
+    for name, settings in sorted(tenant.sources.items()):
+        if not isinstance(settings, BankFilesSource):
+            continue
+        try:
+            with store_for(tenant, settings) as store:
+                names = store.names()
+        except StoreError:
+            names = ["(unreachable: the reconcile run reports why)"]
+        if names:
+            waiting[name] = names
+    return waiting
+
+
+def announce_bank_files(tenant: Tenant, *, emit: bool = True) -> tuple[dict[str, list[str]], bool]:
+    """Emit ``ledgerflow.bank-file.received`` when statement files wait in a bank source; the
+    reconcile deployment's trigger turns it into one run (a burst makes one run)."""
+    waiting = waiting_bank_files(tenant)
+    emitted = False
+    if waiting and emit:
+        from prefect.events import emit_event
+
+        emitted = emit_event(event=event_name("bank"), resource=tenant_resource(tenant.id),
+                             payload={"files": {k: v[:50] for k, v in waiting.items()}}) is not None
+    return waiting, emitted

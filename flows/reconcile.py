@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
+from flows.bank_intake import BankIntake, take_bank_sources
 from flows.closing import _logger, current_run_id
 from flows.reporting import frame_table, markdown_table
 from schemas.tenant import Tenant, load_tenant
@@ -36,6 +37,12 @@ class ReconcileSummary:
     recorded: Recorded
     bank_entries: int = 0
     deliveries: list = field(default_factory=list)
+    bank: BankIntake = field(default_factory=BankIntake)
+
+    @property
+    def quarantined(self) -> list[tuple[str, str]]:
+        """Inbox files and bank statement files refused this run: (file, reason)."""
+        return self.inbox.quarantined + self.bank.quarantined
 
     @property
     def new_problems(self) -> pl.DataFrame:
@@ -43,9 +50,12 @@ class ReconcileSummary:
 
     def final_state(self):
         problems = []
-        if self.inbox.quarantined or self.inbox.row_rejects:
-            problems.append(f"{len(self.inbox.quarantined)} inbox files quarantined, "
-                            f"{self.inbox.row_rejects} bank lines rejected")
+        rejected = bool(self.quarantined or self.inbox.row_rejects or self.bank.failed)
+        if self.quarantined or self.inbox.row_rejects:
+            problems.append(f"{len(self.quarantined)} files quarantined, {self.inbox.row_rejects} bank lines rejected")
+        problems += [f"bank source {name} not read: {why}" for name, why in self.bank.failed]
+        if self.bank.gaps.height:
+            problems.append(f"{self.bank.gaps.height} new gaps between bank statements")
         if self.new_problems.height:
             kinds = self.new_problems.group_by("kind").len().sort("kind")
             problems.append("new: " + ", ".join(f"{n} {k}" for k, n in kinds.iter_rows()))
@@ -54,7 +64,7 @@ class ReconcileSummary:
                    f"{len(self.report['suggestions'])} suggestions")
         if not problems:
             return Completed(data=self, message=message)
-        name = "CompletedWithRejects" if self.inbox.quarantined or self.inbox.row_rejects else "CompletedWithWarnings"
+        name = "CompletedWithRejects" if rejected else "CompletedWithWarnings"
         return Completed(data=self, name=name, message=message + "; " + "; ".join(problems))
 
 
@@ -74,6 +84,7 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
         raise ValueError(f"tenant {tenant.id} has no [reconciliation] table: nothing to reconcile")
     now = now or datetime.now(UTC)
     as_of = as_of or now.astimezone(tenant.tz).date()
+    bank = take_bank_sources(tenant, run_id=run_id, now=now)
     with opened(tenant.duckdb_path()) as con:
         inbox = take_inbox(con, tenant, run_id=run_id, now=now)
         bank, items, barred, settled = open_state(con)
@@ -83,14 +94,14 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
                           alert_after_days=tenant.reconciliation.alert_after_days)
         plan = store_bank_journal(con, tenant, run_id=run_id, now=now)
     summary = ReconcileSummary(tenant.id, run_id, trigger, as_of, inbox, outcome.report(), recorded,
-                               bank_entries=0 if plan is None else plan.entries.height)
+                               bank_entries=0 if plan is None else plan.entries.height, bank=bank)
     log = _logger()
-    for name, reason in inbox.quarantined:
-        log.warning("inbox file %s quarantined: %s", name, reason)
+    for name, reason in summary.quarantined:
+        log.warning("file %s quarantined: %s", name, reason)
     log.info("reconcile %s (%s): %d rows recorded, %d suggestions, %d new problems", tenant.id, trigger,
              recorded.new_rows, recorded.suggestions, recorded.new_problems.height)
     if notify and tenant.notify is not None and tenant.notify.enabled and (
-            recorded.new_problems.height or inbox.quarantined):
+            recorded.new_problems.height or summary.quarantined or bank.gaps.height or bank.failed):
         from destinations.notify import Delivery, NotifyConfigError, send_alert
 
         try:
@@ -114,18 +125,28 @@ def alert_of(tenant: Tenant, summary: ReconcileSummary):
         for row in group.head(10).iter_rows(named=True):
             what = row["bank_line_id"] or row["item_id"]
             lines.append(f"    {what}: {row['detail']}" + (f" ({row['age_days']} days)" if row["age_days"] else ""))
-    for name, reason in summary.inbox.quarantined:
+    for name, reason in summary.quarantined:
         lines.append(f"- quarantined file {name}: {reason}")
+    for gap in summary.bank.gaps.iter_rows(named=True):
+        lines.append(f"- statement gap on {gap['bank_account']}: {gap['previous_statement']} closes at "
+                     f"{gap['previous_closing']}, {gap['next_statement']} opens at {gap['next_opening']} "
+                     f"(difference {gap['difference']}): a statement is missing or lines were booked twice")
+    for name, why in summary.bank.failed:
+        lines.append(f"- bank source {name} could not be read: {why}")
     payload = {
         "tenant": tenant.id, "run_id": summary.run_id, "as_of": summary.as_of.isoformat(),
         "counts": {k: n for k, n in problems.group_by("kind").len().sort("kind").iter_rows()},
         "problems": [{k: (str(v) if v is not None and k == "amount" else v) for k, v in row.items()
                       if k not in ("first_seen_run", "run_id")} for row in problems.head(500).iter_rows(named=True)],
-        "quarantined": [{"file": n, "reason": r} for n, r in summary.inbox.quarantined],
+        "quarantined": [{"file": n, "reason": r} for n, r in summary.quarantined],
+        "statement_gaps": [{k: str(v) for k, v in gap.items() if k != "first_seen_run"}
+                           for gap in summary.bank.gaps.iter_rows(named=True)],
+        "bank_sources_failed": [{"source": n, "reason": r} for n, r in summary.bank.failed],
     }
-    severity = "error" if summary.inbox.quarantined or problems.filter(
+    severity = "error" if summary.quarantined or summary.bank.gaps.height or summary.bank.failed or problems.filter(
         pl.col("kind").is_in(["double_payment", "currency_mismatch"])).height else "warning"
-    return Alert(tenant=tenant.id, subject=f"{problems.height} reconciliation problems need a look",
+    count = problems.height + len(summary.quarantined) + summary.bank.gaps.height + len(summary.bank.failed)
+    return Alert(tenant=tenant.id, subject=f"{count} reconciliation problems need a look",
                  text="\n".join(lines), payload=payload, severity=severity)
 
 
@@ -140,12 +161,19 @@ def publish_artifacts(tenant: Tenant, summary: ReconcileSummary) -> None:
               ("bank lines unmatched", len(report["unmatched_lines"])),
               ("bank journal entries written", summary.bank_entries)]
     files = [(name, rows, "loaded") for name, rows in summary.inbox.loaded]
-    files += [(name, 0, f"quarantined: {reason}") for name, reason in summary.inbox.quarantined]
+    files += [(f"{name} ({source})", rows, "loaded (new lines)") for source, name, rows in summary.bank.loaded]
+    files += [(f"{name} ({source})", 0, "taken before: skipped") for source, name in summary.bank.skipped]
+    files += [(name, 0, f"quarantined: {reason}") for name, reason in summary.quarantined]
+    files += [(f"source {name}", 0, f"not read: {why}") for name, why in summary.bank.failed]
+    gaps = [(g["bank_account"], g["previous_statement"], g["previous_closing"], g["next_statement"], g["next_opening"],
+             g["difference"]) for g in summary.bank.gaps.iter_rows(named=True)]
     create_markdown_artifact(
         f"## Reconciliation {tenant.id} ({summary.trigger}, as of {summary.as_of})\n\n"
         + markdown_table(counts, ["", "count"]) + "\n\n### Rows by rule\n\n"
         + markdown_table(sorted(report["by_rule"].items()), ["rule", "rows"])
-        + ("\n\n### Inbox\n\n" + markdown_table(files, ["file", "rows", "status"]) if files else ""),
+        + ("\n\n### Files\n\n" + markdown_table(files, ["file", "rows", "status"]) if files else "")
+        + ("\n\n### Gaps between statements\n\n" + markdown_table(gaps, [
+            "account", "statement", "closing", "next statement", "opening", "difference"]) if gaps else ""),
         key=f"{key}-match-summary", description="What the reconcile run matched, by rule")
     suggestions = [(s["bank_line_id"], ", ".join(s["candidates"]), s["why"]) for s in report["suggestions"]]
     create_markdown_artifact(

@@ -209,6 +209,48 @@ class Discrepancy(pa.DataFrameModel):
         name = "discrepancy"
 
 
+class BankStatement(pa.DataFrameModel):
+    """One bank statement as delivered (a file may hold several), for the continuity check:
+    the closing balance of one statement must be the opening balance of the next."""
+
+    statement_key: str = pa.Field(unique=True)  # fingerprint: account, id, balances, dates, line count
+    source: str
+    file_name: str
+    statement_id: str
+    bank_account: str
+    currency: str = pa.Field(isin=CURRENCIES)
+    opening_balance: Optional[Money] = _nullable()
+    closing_balance: Optional[Money] = _nullable()
+    first_booking: Optional[pl.Date] = _nullable()
+    last_booking: Optional[pl.Date] = _nullable()
+    statement_date: Optional[pl.Date] = _nullable()
+    lines: int = pa.Field(ge=0)
+    new_lines: int = pa.Field(ge=0)  # lines not seen before (a re-delivery or an overlap adds none)
+    run_id: str
+    taken_at: Timestamp
+
+    class Config(_Strict):
+        name = "bank_statement"
+
+
+class StatementGap(pa.DataFrameModel):
+    """Two consecutive statements of an account whose balances do not join up: lines are missing
+    (a statement never arrived) or were booked twice. Alerted once, when first seen."""
+
+    gap_id: str = pa.Field(unique=True)
+    bank_account: str
+    currency: str
+    previous_statement: str
+    previous_closing: Money
+    next_statement: str
+    next_opening: Money
+    difference: Money
+    first_seen_run: str
+
+    class Config(_Strict):
+        name = "statement_gap"
+
+
 class InboxFile(pa.DataFrameModel):
     """A file taken from the reconciliation inbox: loaded, or quarantined with the reason."""
 
@@ -397,6 +439,8 @@ CANONICAL_MODELS: tuple[type[pa.DataFrameModel], ...] = (
     OpenItem,
     InvoiceLine,
     BankLine,
+    BankStatement,
+    StatementGap,
     Match,
     MatchSuggestion,
     Discrepancy,

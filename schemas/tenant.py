@@ -13,10 +13,10 @@ import tomllib
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas.bank_csv import BankCsvProfile
 from schemas.currencies import ISO_4217
@@ -79,6 +79,7 @@ class Mapping(_Model):
 class DemoPmsSource(_Model):
     """The embedded synthetic hotel PMS (``sources/demo_pms``)."""
 
+    role: ClassVar[str] = "sales"  # closed by daily_close into the sales journal
     type: Literal["demo_pms"]
     embedded: bool = True  # start the demo PMS in-process for each extraction
     base_url: str | None = None  # used when embedded = false
@@ -95,7 +96,57 @@ class DemoPmsSource(_Model):
         return self.history_start + timedelta(days=self.history_days - 1)
 
 
-Source = Annotated[Union[DemoPmsSource], Field(discriminator="type")]
+class SftpInbox(_Model):
+    """A folder on an sFTP server where the bank (or a hub) drops statement files."""
+
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    username: str
+    remote_dir: str = "."
+    # Pinned host key, as in known_hosts: "ssh-ed25519 AAAA…". A server showing another key is refused.
+    host_key: str = Field(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521)"
+                                  r" [A-Za-z0-9+/=]+$")
+    password_env: str | None = None  # name of the environment variable holding the password
+    private_key_env: str | None = None  # name of the variable holding a private key file's path (or the key)
+    quarantine_dir: str = "quarantine"  # remote folder (relative to remote_dir) bad files are moved to
+    archive_dir: str = "processed"  # remote folder loaded files are moved to
+    timeout_seconds: float = Field(default=30.0, gt=0)  # not money
+
+
+class BankFilesSource(_Model):
+    """Statement files (CODA, camt.053/054, MT940, OFX, bank CSV) from a folder or an sFTP inbox."""
+
+    role: ClassVar[str] = "bank"
+    type: Literal["bank_files"]
+    folder: str | None = None  # under data_dir unless absolute; bad files move to <folder>/quarantine
+    sftp: SftpInbox | None = None
+    format: Literal["auto", "coda", "camt053", "camt054", "mt940", "ofx", "csv"] = "auto"
+    profile: str | None = None  # bank CSV profile (built-in or [bank_csv_profiles.NAME]); needed for csv
+    pattern: str = "*"  # file names to take (glob), e.g. "*.xml"
+
+    @model_validator(mode="after")
+    def _one_location(self) -> BankFilesSource:
+        if (self.folder is None) == (self.sftp is None):
+            raise ValueError("give exactly one of folder = '…' or [sftp]")
+        if self.format == "csv" and not self.profile:
+            raise ValueError("format = 'csv' needs profile = '<bank CSV profile>'")
+        return self
+
+
+class CodaboxSource(_Model):
+    """A CodaBox-style delivery API: CODA statements, SODA payroll journals, purchase invoices."""
+
+    role: ClassVar[str] = "bank"
+    type: Literal["codabox"]
+    base_url: str
+    token_env: str = "CODABOX_TOKEN"  # variable holding the office's API credentials, "username:password"
+    software_company_env: str = "CODABOX_SOFTWARE_COMPANY"  # variable holding the software vendor's key
+    vat_number: str | None = None  # one client; default: every client of the accounting office
+    soda_journal_code: str = Field(default="SAL", min_length=1)  # journal of the payroll (SODA) entries
+    soda_accounts: dict[str, str] = {}  # the social secretariat's account -> ours, where they differ
+
+
+Source = Annotated[Union[DemoPmsSource, BankFilesSource, CodaboxSource], Field(discriminator="type")]
 
 
 class CsvDestination(_Model):

@@ -44,3 +44,18 @@ def shared_dir() -> Path:
             pytest.fail(f"{SHARED} is missing: CI must have ../shared beside the checkout")
         pytest.skip(f"{SHARED} is not beside the checkout")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def sftp_server(tmp_path_factory):
+    """OpenSSH's sshd on 127.0.0.1 (one per session); skipped locally when sshd is missing,
+    a failure under CI=true (make test installs openssh-server)."""
+    from tests.sftp_server import find_sshd, start_sshd
+
+    if find_sshd() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("sshd is missing: make test installs openssh-server")
+        pytest.skip("sshd is not installed (apt-get install openssh-server)")
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()

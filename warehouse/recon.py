@@ -67,9 +67,15 @@ def take_inbox(con: duckdb.DuckDBPyConnection, tenant: Tenant, *, run_id: str, n
         folder = inbox / kind
         if not folder.is_dir():
             continue
-        for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv"):
+        for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             if digest in known:
+                continue
+            if kind == "bank" and path.suffix.lower() != ".csv":  # a statement file: CODA, camt, MT940, OFX
+                _take_statement(con, path, inbox, digest, result, run_id=run_id, now=now)
+                known.add(digest)
+                continue
+            if path.suffix.lower() != ".csv":
                 continue
             try:
                 frame = read_table(path, columns)
@@ -86,6 +92,27 @@ def take_inbox(con: duckdb.DuckDBPyConnection, tenant: Tenant, *, run_id: str, n
             result.loaded.append((path.name, frame.height))
             result.row_rejects += rejected
     return result
+
+
+def _take_statement(con, path: Path, inbox: Path, digest: str, result: InboxResult, *, run_id: str,
+                    now: datetime) -> None:
+    """A bank statement file dropped into ``<inbox>/bank``: parsed by its format, lines stored once."""
+    from sources.bank_files.model import StatementError
+    from sources.bank_files.source import read_statement_file, statement_rows
+    from warehouse.bank_statements import store_statements
+
+    try:
+        _, statements, rows = read_statement_file(path.read_bytes(), path.name)
+    except StatementError as exc:
+        _quarantine(con, path, inbox, "bank", digest, str(exc), run_id=run_id, now=now)
+        result.quarantined.append((path.name, str(exc)))
+        return
+    new = store_statements(con, "inbox", statement_rows(path.name, digest, statements, rows), rows,
+                           run_id=run_id, now=now)
+    insert(con, InboxFile, pl.DataFrame([{
+        "sha256": digest, "name": path.name, "kind": "bank", "rows": new, "status": "loaded", "reason": None,
+        "run_id": run_id, "taken_at": now}]))
+    result.loaded.append((path.name, new))
 
 
 def _quarantine(con, path: Path, inbox: Path, kind: str, digest: str, reason: str, *, run_id: str,

@@ -1,0 +1,208 @@
+"""Where statement files wait for us: a local (or mounted) folder, or an sFTP inbox.
+
+Both offer the same three calls: ``names()`` (files waiting, sorted), ``read(name)`` and
+``quarantine(name, reason)``. Names come from the far side and are never trusted: a name
+with a path separator, ``..`` or a leading dot is skipped, so nothing outside the folder is
+ever read or moved.
+
+sFTP: the server's host key is pinned in the tenant file and any other key is refused
+(no trust on first use); the password or private key comes from an environment variable
+named in the tenant file, never from the file itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import os
+import shutil
+from pathlib import Path, PurePosixPath
+
+from schemas.tenant import SftpInbox
+
+REASON_SUFFIX = ".reason.txt"
+
+
+class StoreError(RuntimeError):
+    """The inbox could not be reached or read; nothing was taken from it."""
+
+
+def safe_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and not name.startswith(".") and "/" not in name \
+        and "\\" not in name and "\x00" not in name
+
+
+class FolderStore:
+    def __init__(self, folder: Path, pattern: str = "*", quarantine: str = "quarantine", archive: str = "processed"):
+        self.folder = folder
+        self.pattern = pattern
+        self.quarantine_folder = folder / quarantine
+        self.archive_folder = folder / archive
+        self.label = str(folder)
+
+    def names(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.name for p in self.folder.iterdir()
+                      if p.is_file() and safe_name(p.name) and fnmatch.fnmatch(p.name, self.pattern)
+                      and not p.name.endswith(REASON_SUFFIX))
+
+    def read(self, name: str) -> bytes:
+        return (self.folder / name).read_bytes()
+
+    def quarantine(self, name: str, reason: str) -> str:
+        self.quarantine_folder.mkdir(parents=True, exist_ok=True)
+        (self.quarantine_folder / f"{name}{REASON_SUFFIX}").write_text(reason + "\n", encoding="utf-8")
+        shutil.move(str(self.folder / name), self.quarantine_folder / name)
+        return str(self.quarantine_folder / name)
+
+    def archive(self, name: str) -> None:
+        """Out of the inbox once loaded (or recognised as loaded before): what waits is what is new."""
+        self.archive_folder.mkdir(parents=True, exist_ok=True)
+        os.replace(self.folder / name, self.archive_folder / name)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _secret(variable: str | None, what: str) -> str | None:
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        raise StoreError(f"{what}: environment variable {variable} is not set")
+    return value
+
+
+def _private_key(text: str):
+    import io
+
+    import paramiko
+
+    source = Path(text) if "\n" not in text and Path(text).is_file() else None
+    for key_class in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            if source is not None:
+                return key_class.from_private_key_file(str(source))
+            return key_class.from_private_key(io.StringIO(text))
+        except paramiko.SSHException:
+            continue
+    raise StoreError("the private key could not be read (ed25519, ECDSA or RSA, without passphrase)")
+
+
+class SftpStore:
+    def __init__(self, settings: SftpInbox, pattern: str = "*"):
+        self.settings = settings
+        self.pattern = pattern
+        self.label = f"sftp://{settings.username}@{settings.host}:{settings.port}/{settings.remote_dir}"
+        self._client = None
+        self._sftp = None
+
+    def _connect(self):
+        if self._sftp is not None:
+            return self._sftp
+        import paramiko
+
+        s = self.settings
+        key_type, key_text = s.host_key.split(" ", 1)
+        client = paramiko.SSHClient()
+        try:
+            pinned = paramiko.PKey.from_type_string(key_type, base64.b64decode(key_text, validate=True))
+        except (ValueError, binascii.Error, paramiko.SSHException) as exc:
+            raise StoreError(f"{self.label}: the pinned host_key cannot be read: {exc}") from None
+        host = s.host if s.port == 22 else f"[{s.host}]:{s.port}"
+        client.get_host_keys().add(host, key_type, pinned)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        password = _secret(s.password_env, f"{self.label} password")
+        key_text_env = _secret(s.private_key_env, f"{self.label} private key")
+        try:
+            client.connect(s.host, port=s.port, username=s.username, password=password,
+                           pkey=_private_key(key_text_env) if key_text_env else None, timeout=s.timeout_seconds,
+                           banner_timeout=s.timeout_seconds, auth_timeout=s.timeout_seconds,
+                           allow_agent=False, look_for_keys=False)
+        except paramiko.BadHostKeyException:
+            client.close()
+            raise StoreError(f"{self.label}: the server's host key is not the pinned one; refusing to connect "
+                             "(if the bank changed its key, confirm the new one and update host_key)") from None
+        except paramiko.SSHException as exc:
+            client.close()
+            message = str(exc)
+            if "not found in known_hosts" in message:
+                message = "the server's host key is not the pinned one"
+            raise StoreError(f"{self.label}: {message}") from None
+        except OSError as exc:
+            client.close()
+            raise StoreError(f"{self.label}: cannot connect: {exc.strerror or exc}") from None
+        self._client = client
+        self._sftp = client.open_sftp()
+        return self._sftp
+
+    def _path(self, *parts: str) -> str:
+        return str(PurePosixPath(self.settings.remote_dir, *parts))
+
+    def names(self) -> list[str]:
+        import stat
+
+        sftp = self._connect()
+        try:
+            entries = sftp.listdir_attr(self.settings.remote_dir)
+        except OSError as exc:
+            raise StoreError(f"{self.label}: cannot list: {exc}") from None
+        return sorted(e.filename for e in entries
+                      if e.st_mode is not None and stat.S_ISREG(e.st_mode) and safe_name(e.filename)
+                      and fnmatch.fnmatch(e.filename, self.pattern) and not e.filename.endswith(REASON_SUFFIX))
+
+    def read(self, name: str) -> bytes:
+        sftp = self._connect()
+        try:
+            with sftp.open(self._path(name), "rb") as handle:
+                handle.prefetch()
+                return handle.read()
+        except OSError as exc:
+            raise StoreError(f"{self.label}: cannot read {name}: {exc}") from None
+
+    def quarantine(self, name: str, reason: str) -> str:
+        import io
+
+        sftp = self._connect()
+        folder = self._path(self.settings.quarantine_dir)
+        try:
+            try:
+                sftp.stat(folder)
+            except OSError:
+                sftp.mkdir(folder)
+            sftp.putfo(io.BytesIO((reason + "\n").encode("utf-8")), self._path(self.settings.quarantine_dir,
+                                                                                name + REASON_SUFFIX))
+            sftp.posix_rename(self._path(name), self._path(self.settings.quarantine_dir, name))
+        except OSError as exc:
+            raise StoreError(f"{self.label}: cannot move {name} to {folder}: {exc}") from None
+        return f"{self.label}/{self.settings.quarantine_dir}/{name}"
+
+    def archive(self, name: str) -> None:
+        sftp = self._connect()
+        try:
+            try:
+                sftp.stat(self._path(self.settings.archive_dir))
+            except OSError:
+                sftp.mkdir(self._path(self.settings.archive_dir))
+            sftp.posix_rename(self._path(name), self._path(self.settings.archive_dir, name))
+        except OSError as exc:
+            raise StoreError(f"{self.label}: cannot move {name} to {self.settings.archive_dir}: {exc}") from None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = self._sftp = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

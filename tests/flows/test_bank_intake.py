@@ -1,0 +1,201 @@
+"""Statement files from a folder or an sFTP inbox (OpenSSH's sshd on 127.0.0.1) into the
+tenant's DuckDB file through the dlt source ``bank_files``: exactly once, with continuity
+checked and bad files quarantined while good ones go on."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from flows.bank_intake import take_bank_sources
+from schemas.tenant import PACKAGED_TENANTS, ConfigError, load_tenant
+from warehouse.db import opened, query
+
+OURS = "NL91ABNA0417164300"
+NOW = datetime(2026, 4, 2, 6, 0, tzinfo=UTC)
+
+
+def mt940(number: int, opening: str, lines: list[tuple[str, str, str]], *, reference: str = "MT940") -> str:
+    """A small MT940 statement: lines are (YYMMDD, signed amount, remittance text)."""
+    def swift(amount: str) -> str:
+        return amount.lstrip("-").replace(".", ",")
+
+    balance = Decimal(opening)
+    first = lines[0][0] if lines else "260301"
+    out = [f":20:{reference}", f":25:{OURS}", f":28C:{number:05d}/001",
+           f":60F:{'D' if balance < 0 else 'C'}{first}EUR{swift(opening)}"]
+    for day, amount, text in lines:
+        mark = "D" if amount.startswith("-") else "C"
+        out += [f":61:{day}{day[2:]}{mark}{swift(amount)}NTRFNONREF", f":86:{text}"]
+        balance += Decimal(amount)
+    last = lines[-1][0] if lines else first
+    out += [f":62F:{'D' if balance < 0 else 'C'}{last}EUR{swift(f'{abs(balance):.2f}')}", "-"]
+    return "\r\n".join(out) + "\r\n"
+
+
+def make_tenant(tmp_path: Path, source: dict) -> object:
+    document = tomllib.loads((PACKAGED_TENANTS / "demo.toml").read_text(encoding="utf-8"))
+    document.update(data_dir=str(tmp_path / "data"), sources={"bank": source}, destinations={})
+    path = tmp_path / "tenant.toml"
+    path.write_text(tomli_w.dumps(document), encoding="utf-8")
+    return load_tenant(path)
+
+
+@pytest.fixture
+def tenant(tmp_path):
+    return make_tenant(tmp_path, {"type": "bank_files", "folder": "bank-drop"})
+
+
+def deliver(tenant, name: str, text: str) -> Path:
+    folder = tenant.data_path() / "bank-drop"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="latin-1")
+    return folder / name
+
+
+def stored(tenant) -> tuple[int, int]:
+    with opened(tenant.duckdb_path()) as con:
+        lines = query(con, "SELECT count(*) AS n FROM bank_line")["n"][0]
+        statements = query(con, "SELECT count(*) AS n FROM bank_statement")["n"][0]
+    return lines, statements
+
+
+MARCH_1 = mt940(1, "100.00", [("260301", "10.00", "/NAME/ACME/REMI/INV 1"), ("260302", "-4.50", "FEE"),
+                              ("260302", "-4.50", "FEE")])
+MARCH_2 = mt940(2, "101.00", [("260303", "25.00", "/REMI/INV 2"), ("260304", "-1.00", "FEE")])
+
+
+def test_new_files_are_loaded_once_and_moved_out_of_the_inbox(tenant):
+    deliver(tenant, "day1.sta", MARCH_1)
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    assert [(s, f, n) for s, f, n in intake.loaded] == [("bank", "day1.sta", 3)]
+    assert stored(tenant) == (3, 1)  # two identical 4.50 fees on one day stay two lines
+    assert (tenant.data_path() / "bank-drop" / "processed" / "day1.sta").is_file()
+    assert intake.quarantined == [] and intake.gaps.is_empty()
+
+
+def test_the_same_file_delivered_again_adds_no_line(tenant):
+    deliver(tenant, "day1.sta", MARCH_1)
+    take_bank_sources(tenant, run_id="r1", now=NOW)
+    deliver(tenant, "day1.sta", MARCH_1)
+    deliver(tenant, "day1-copy.sta", MARCH_1)  # same bytes under another name
+    intake = take_bank_sources(tenant, run_id="r2", now=NOW)
+    assert intake.loaded == [] and sorted(f for _, f in intake.skipped) == ["day1-copy.sta", "day1.sta"]
+    assert stored(tenant) == (3, 1)
+
+
+def test_overlapping_statements_add_only_the_lines_not_seen(tenant):
+    deliver(tenant, "a.sta", MARCH_1)
+    take_bank_sources(tenant, run_id="r1", now=NOW)
+    # Another export of the same account covering 2 to 3 March: the 2 March fees are already in.
+    overlap = mt940(7, "110.00", [("260302", "-4.50", "FEE"), ("260302", "-4.50", "FEE"),
+                                  ("260303", "25.00", "/REMI/INV 2")], reference="EXPORT")
+    deliver(tenant, "b.sta", overlap)
+    intake = take_bank_sources(tenant, run_id="r2", now=NOW)
+    assert [n for _, _, n in intake.loaded] == [1]
+    assert stored(tenant) == (4, 2)
+    assert intake.gaps.is_empty()  # overlapping statements cannot join up; that is not a gap
+
+
+def test_a_bank_reusing_statement_ids_loses_no_line(tenant):
+    deliver(tenant, "day1.sta", MARCH_1)
+    deliver(tenant, "day2.sta", MARCH_2)  # both say :20:MT940
+    take_bank_sources(tenant, run_id="r1", now=NOW)
+    assert stored(tenant) == (5, 2)
+
+
+def test_a_gap_between_statements_is_alerted_once(tenant):
+    deliver(tenant, "day1.sta", MARCH_1)
+    missing = mt940(3, "150.00", [("260305", "5.00", "X")])  # 101.00 expected: a statement never came
+    deliver(tenant, "day3.sta", missing)
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    gap = intake.gaps.row(0, named=True)
+    assert intake.gaps.height == 1
+    assert (gap["previous_closing"], gap["next_opening"], gap["difference"]) == (
+        Decimal("101.00"), Decimal("150.00"), Decimal("49.00"))
+    assert take_bank_sources(tenant, run_id="r2", now=NOW).gaps.is_empty()
+
+
+def test_a_malformed_file_is_quarantined_with_its_reason_and_the_good_one_loads(tenant):
+    deliver(tenant, "good.sta", MARCH_1)
+    deliver(tenant, "cut.sta", MARCH_2.split(":62F:")[0])  # no closing balance
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    assert [f for _, f, _ in intake.loaded] == ["good.sta"]
+    assert [name for name, _ in intake.quarantined] == ["cut.sta"]
+    quarantine = tenant.data_path() / "bank-drop" / "quarantine"
+    assert (quarantine / "cut.sta").is_file()
+    reason = (quarantine / "cut.sta.reason.txt").read_text()
+    assert "cut.sta" in reason and "line" in reason
+    assert stored(tenant) == (3, 1)
+
+
+def test_a_file_whose_balances_do_not_add_up_is_quarantined(tenant):
+    deliver(tenant, "wrong.sta", MARCH_1.replace(":62F:C260302EUR101,00", ":62F:C260302EUR999,00"))
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    assert "not the closing balance 999.00" in intake.quarantined[0][1]
+    assert stored(tenant) == (0, 0)
+
+
+def test_a_statement_file_dropped_in_the_reconcile_inbox_is_parsed(tenant):
+    from warehouse.recon import take_inbox
+
+    folder = tenant.inbox_path() / "bank"
+    folder.mkdir(parents=True)
+    (folder / "day1.sta").write_text(MARCH_1, encoding="latin-1")
+    with opened(tenant.duckdb_path()) as con:
+        result = take_inbox(con, tenant, run_id="r1", now=NOW)
+        again = take_inbox(con, tenant, run_id="r2", now=NOW)
+    assert result.loaded == [("day1.sta", 3)] and again.loaded == []
+    assert stored(tenant) == (3, 1)
+
+
+def test_a_source_needs_exactly_one_location(tmp_path):
+    with pytest.raises(ConfigError, match="exactly one of folder"):
+        make_tenant(tmp_path, {"type": "bank_files"})
+
+
+# --------------------------------------------------------------------------- sFTP
+
+def sftp_tenant(tmp_path, server, monkeypatch, host_key=None):
+    remote = server.root / tmp_path.name
+    remote.mkdir()
+    monkeypatch.setenv("LF_TEST_SFTP_KEY", str(server.client_key))
+    tenant = make_tenant(tmp_path, {"type": "bank_files", "sftp": {
+        "host": server.host, "port": server.port, "username": server.username, "remote_dir": str(remote),
+        "host_key": host_key or server.host_key, "private_key_env": "LF_TEST_SFTP_KEY"}})
+    return tenant, remote
+
+
+def test_sftp_inbox_files_are_loaded_and_bad_ones_quarantined_on_the_server(tmp_path, sftp_server, monkeypatch):
+    tenant, remote = sftp_tenant(tmp_path, sftp_server, monkeypatch)
+    (remote / "day1.sta").write_text(MARCH_1, encoding="latin-1")
+    (remote / "cut.sta").write_text(MARCH_2.split(":62F:")[0], encoding="latin-1")
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    assert [(f, n) for _, f, n in intake.loaded] == [("day1.sta", 3)]
+    assert (remote / "processed" / "day1.sta").is_file()
+    assert (remote / "quarantine" / "cut.sta").is_file() and (remote / "quarantine" / "cut.sta.reason.txt").is_file()
+    shutil.copy(remote / "processed" / "day1.sta", remote / "again.sta")
+    assert take_bank_sources(tenant, run_id="r2", now=NOW).loaded == []
+    assert stored(tenant) == (3, 1)
+
+
+def test_sftp_server_with_another_host_key_is_refused(tmp_path, sftp_server, monkeypatch):
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    tenant, remote = sftp_tenant(tmp_path, sftp_server, monkeypatch, host_key=other)
+    (remote / "day1.sta").write_text(MARCH_1, encoding="latin-1")
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    assert intake.loaded == [] and "not the pinned one" in intake.failed[0][1]
+    assert (remote / "day1.sta").is_file()  # nothing taken
+
+
+def test_sftp_secret_missing_is_a_clear_failure_not_a_crash(tmp_path, sftp_server, monkeypatch):
+    tenant, _ = sftp_tenant(tmp_path, sftp_server, monkeypatch)
+    monkeypatch.delenv("LF_TEST_SFTP_KEY")
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    assert "LF_TEST_SFTP_KEY is not set" in intake.failed[0][1]

@@ -69,11 +69,12 @@ def _run_pipeline(tenant: Tenant, source_name: str, source) -> None:
 def load_bank_files(tenant: Tenant, source_name: str, settings: BankFilesSource, intake: BankIntake) -> None:
     """dlt run of one folder/sFTP inbox, then quarantine of the files that were refused."""
     from sources.bank_files.source import BankFilesReport, bank_files_source
-    from sources.bank_files.stores import StoreError
 
     report = BankFilesReport()
     try:
         with store_for(tenant, settings) as store:
+            if not store.names():  # connects (host key, credentials) before dlt runs: errors stay ours
+                return
             _run_pipeline(tenant, source_name, bank_files_source(
                 store, fmt=settings.format, profile=csv_profile(tenant, settings.profile), report=report))
             for name, reason in report.bad:
@@ -82,11 +83,24 @@ def load_bank_files(tenant: Tenant, source_name: str, settings: BankFilesSource,
                 intake.quarantined.append((name, reason))
             for name in [n for n, _, _ in report.taken] + report.skipped:
                 store.archive(name)
-    except StoreError as exc:
-        intake.failed.append((source_name, str(exc)))
-        log.error("bank source %s: %s", source_name, exc)
+    except Exception as exc:  # dlt wraps what the store raises mid-extraction
+        cause = _store_error(exc)
+        if cause is None:
+            raise
+        intake.failed.append((source_name, str(cause)))
+        log.error("bank source %s: %s", source_name, cause)
         return
     intake.skipped += [(source_name, name) for name in report.skipped]
+
+
+def _store_error(exc: BaseException):
+    from sources.bank_files.stores import StoreError
+
+    while exc is not None:
+        if isinstance(exc, StoreError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def stage_bank_files(con, source_name: str, intake: BankIntake, *, run_id: str, now: datetime) -> None:

@@ -296,21 +296,21 @@ def statements_parse(
             _fail("--format csv needs --profile NAME (ledgerflow statements profiles lists them)")
         csv_profile = _csv_profile(profile, tenant)
     outcome = parse_statements(files, out, format, csv_profile)
+    # Plain lines, never wrapped or cut: scripts read them (INTERFACES §2).
     for result in outcome.files:
         for line in result.summaries:
-            console.print(line, markup=False, soft_wrap=True)
+            print(line)
     for gap in outcome.gaps:
-        errors.print(f"warning: gap between statements: {gap}", markup=False, soft_wrap=True)
+        print(f"warning: gap between statements: {gap}", file=sys.stderr)
     bad = [f for f in outcome.files if f.error]
     for result in bad:
-        errors.print(f"error: {result.error}", markup=False, soft_wrap=True)
+        print(f"error: {result.error}", file=sys.stderr)
     if outcome.written is not None:
         lines = sum(len(f.rows) for f in outcome.files)
-        errors.print(f"wrote {lines} lines to {_relative(outcome.written)}", markup=False, soft_wrap=True)
+        print(f"wrote {lines} lines to {_relative(outcome.written)}", file=sys.stderr)
     if bad:
         if len(outcome.files) > 1:
-            errors.print(f"{len(bad)} of {len(outcome.files)} files are bad; their lines were not written",
-                         markup=False, soft_wrap=True)
+            print(f"{len(bad)} of {len(outcome.files)} files are bad; their lines were not written", file=sys.stderr)
         raise typer.Exit(EXIT_INPUT)
 
 

@@ -84,7 +84,7 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
         raise ValueError(f"tenant {tenant.id} has no [reconciliation] table: nothing to reconcile")
     now = now or datetime.now(UTC)
     as_of = as_of or now.astimezone(tenant.tz).date()
-    bank = take_bank_sources(tenant, run_id=run_id, now=now)
+    intake = take_bank_sources(tenant, run_id=run_id, now=now)
     with opened(tenant.duckdb_path()) as con:
         inbox = take_inbox(con, tenant, run_id=run_id, now=now)
         bank, items, barred, settled = open_state(con)
@@ -94,14 +94,14 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
                           alert_after_days=tenant.reconciliation.alert_after_days)
         plan = store_bank_journal(con, tenant, run_id=run_id, now=now)
     summary = ReconcileSummary(tenant.id, run_id, trigger, as_of, inbox, outcome.report(), recorded,
-                               bank_entries=0 if plan is None else plan.entries.height, bank=bank)
+                               bank_entries=0 if plan is None else plan.entries.height, bank=intake)
     log = _logger()
     for name, reason in summary.quarantined:
         log.warning("file %s quarantined: %s", name, reason)
     log.info("reconcile %s (%s): %d rows recorded, %d suggestions, %d new problems", tenant.id, trigger,
              recorded.new_rows, recorded.suggestions, recorded.new_problems.height)
     if notify and tenant.notify is not None and tenant.notify.enabled and (
-            recorded.new_problems.height or summary.quarantined or bank.gaps.height or bank.failed):
+            recorded.new_problems.height or summary.quarantined or intake.gaps.height or intake.failed):
         from destinations.notify import Delivery, NotifyConfigError, send_alert
 
         try:

@@ -16,6 +16,7 @@ from destinations.delivery.local import publish
 from sources.bank_files.formats import parse_file
 from sources.bank_files.lines import (
     Gap,
+    balance_error,
     continuity_gaps,
     lines_csv,
     statement_lines,
@@ -52,12 +53,9 @@ def parse_one(path: Path, fmt: str, profile=None) -> tuple[FileOutcome, list]:
         outcome.format, statements = parse_file(path, fmt, profile)
         ids = unique_statement_ids(statements)
         outcome.summaries = [summary_line(i, s) for i, s in zip(ids, statements, strict=True)]
-        failed = [(i, s) for i, s in zip(ids, statements, strict=True) if s.balance_check() is False]
-        if failed:
-            i, s = failed[0]
-            raise StatementError(str(path), s.closing_line or s.line,
-                                 f"statement {i}: opening {s.opening_balance} + lines {s.entries_sum()} = "
-                                 f"{s.opening_balance + s.entries_sum()}, not the closing balance {s.closing_balance}")
+        failed = balance_error(str(path), ids, statements)
+        if failed is not None:
+            raise failed
         outcome.rows = statement_lines(statements, str(path))
         return outcome, list(zip(ids, statements, strict=True))
     except StatementError as exc:

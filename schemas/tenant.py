@@ -323,6 +323,17 @@ def _reference_problems(tenant: Tenant) -> list[tuple[str, str]]:
         for key, number in recon.accounts.model_dump().items():
             if number is not None:
                 need_account(f"reconciliation.accounts.{key}", number)
+    for name, source in tenant.sources.items():
+        if isinstance(source, BankFilesSource) and source.profile is not None:
+            from sources.bank_files.bank_csv import BUILTIN_PROFILES
+
+            if source.profile not in tenant.bank_csv_profiles and source.profile not in BUILTIN_PROFILES:
+                known = sorted({*tenant.bank_csv_profiles, *BUILTIN_PROFILES})
+                problems.append((f"sources.{name}.profile", f"{source.profile!r} is not a bank CSV profile "
+                                 f"(built-in or [bank_csv_profiles]); known: {', '.join(known)}"))
+        if isinstance(source, CodaboxSource):
+            for theirs, ours in source.soda_accounts.items():
+                need_account(f"sources.{name}.soda_accounts.{theirs}", ours)
     return problems
 
 

@@ -20,7 +20,7 @@ def test_help_lists_the_commands_without_importing_heavy_libraries():
              "print('HEAVY', sorted(m for m in ('prefect', 'dlt', 'polars', 'duckdb', 'pandera') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert "HEAVY []" in result.stdout
-    for command in ("demo", "close", "backfill", "tenant", "reconcile-files", "reconcile"):
+    for command in ("demo", "close", "backfill", "tenant", "reconcile-files", "reconcile", "statements"):
         assert command in result.stdout
 
 

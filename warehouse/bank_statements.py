@@ -78,7 +78,8 @@ def store_statements(con: duckdb.DuckDBPyConnection, source: str, statements: li
 GAP_SQL = """
     WITH ordered AS (
         SELECT *, lag(statement_key) OVER w AS prev_key, lag(statement_id) OVER w AS prev_id,
-               lag(closing_balance) OVER w AS prev_closing, lag(last_booking) OVER w AS prev_last
+               lag(closing_balance) OVER w AS prev_closing, lag(last_booking) OVER w AS prev_last,
+               lag(new_lines < lines) OVER w AS prev_overlaps
         FROM bank_statement
         WHERE opening_balance IS NOT NULL AND closing_balance IS NOT NULL
         WINDOW w AS (PARTITION BY bank_account, currency
@@ -88,8 +89,10 @@ GAP_SQL = """
     SELECT prev_key, statement_key, bank_account, currency, prev_id, prev_closing, statement_id, opening_balance
     FROM ordered
     WHERE prev_key IS NOT NULL AND prev_closing <> opening_balance
-      -- overlapping statements (days 1-5, then 3-7) cannot join up; their shared lines are deduplicated instead
+      -- Overlapping statements (days 1-5, then 3-7) cannot join up; their shared lines were deduplicated
+      -- instead. A statement overlaps when some of its lines were known before, or its days reach back.
       AND NOT (prev_last IS NOT NULL AND first_booking IS NOT NULL AND prev_last > first_booking)
+      AND NOT (new_lines < lines OR prev_overlaps)
     ORDER BY bank_account, currency, statement_id
 """
 

@@ -109,8 +109,8 @@ class Gap:
     opening: Decimal
 
     def __str__(self) -> str:
-        return (f"account {self.account}: statement {self.previous_id} closes at {self.closing} but the next, "
-                f"{self.next_id}, opens at {self.opening} (difference {self.opening - self.closing})")
+        return (f"account {self.account}: statement {self.previous_id} closes at {_shown(self.closing)} but the next, "
+                f"{self.next_id}, opens at {_shown(self.opening)} (difference {_shown(self.opening - self.closing)})")
 
 
 def continuity_gaps(chain: list[tuple[str, Statement]]) -> list[Gap]:
@@ -132,9 +132,26 @@ def continuity_gaps(chain: list[tuple[str, Statement]]) -> list[Gap]:
 def summary_line(statement_id: str, statement: Statement) -> str:
     """``statement <id> account <iban> opening <amount> closing <amount> lines <n> check ok|FAILED`` (§2)."""
     check = statement.balance_check()
-    opening = "-" if statement.opening_balance is None or statement.derived_opening else f"{statement.opening_balance:f}"
-    closing = "-" if statement.closing_balance is None else f"{statement.closing_balance:f}"
+    opening = "-" if statement.opening_balance is None or statement.derived_opening else _shown(statement.opening_balance)
+    closing = "-" if statement.closing_balance is None else _shown(statement.closing_balance)
     account = "".join(statement.account.split()) or "-"
     verdict = "n/a" if check is None else ("ok" if check else "FAILED")
     return (f"statement {statement_id} account {account} opening {opening} closing {closing} "
             f"lines {len(statement.entries)} check {verdict}")
+
+
+def _shown(value: Decimal) -> str:
+    """Money as people read it: at least two decimals (``-812`` from ``812,`` shows as ``-812.00``)."""
+    return f"{value.quantize(CENT):f}" if value == value.quantize(CENT) else f"{value:f}"
+
+
+def balance_error(file: str, statement_ids: list[str], statements: list[Statement]) -> StatementError | None:
+    """The first statement whose opening balance plus its lines is not its closing balance."""
+    for statement_id, statement in zip(statement_ids, statements, strict=True):
+        if statement.balance_check() is False:
+            lines = statement.entries_sum()
+            return StatementError(file, statement.closing_line or statement.line,
+                                  f"statement {statement_id}: opening {_shown(statement.opening_balance)} + lines "
+                                  f"{_shown(lines)} = {_shown(statement.opening_balance + lines)}, not the closing "
+                                  f"balance {_shown(statement.closing_balance)}")
+    return None

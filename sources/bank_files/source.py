@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import dlt
 
 from sources.bank_files.formats import parse_bytes
-from sources.bank_files.lines import statement_lines, unique_statement_ids
+from sources.bank_files.lines import balance_error, statement_lines, unique_statement_ids
 from sources.bank_files.model import Statement, StatementError
 
 
@@ -49,13 +49,9 @@ def read_statement_file(data: bytes, name: str, fmt: str = "auto", profile=None)
     including for a statement whose opening balance plus its lines is not its closing balance."""
     used, statements = parse_bytes(data, name, fmt, profile)
     ids = unique_statement_ids(statements)
-    for statement_id, statement in zip(ids, statements, strict=True):
-        if statement.balance_check() is False:
-            total = statement.opening_balance + statement.entries_sum()
-            raise StatementError(name, statement.closing_line or statement.line,
-                                 f"statement {statement_id}: opening {statement.opening_balance} + lines "
-                                 f"{statement.entries_sum()} = {total}, not the closing balance "
-                                 f"{statement.closing_balance}")
+    failed = balance_error(name, ids, statements)
+    if failed is not None:
+        raise failed
     return used, list(zip(ids, statements, strict=True)), statement_lines(statements, name)
 
 

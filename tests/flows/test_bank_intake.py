@@ -15,28 +15,10 @@ import tomli_w
 
 from flows.bank_intake import take_bank_sources
 from schemas.tenant import PACKAGED_TENANTS, ConfigError, load_tenant
+from tests.statements import mt940
 from warehouse.db import opened, query
 
-OURS = "NL91ABNA0417164300"
 NOW = datetime(2026, 4, 2, 6, 0, tzinfo=UTC)
-
-
-def mt940(number: int, opening: str, lines: list[tuple[str, str, str]], *, reference: str = "MT940") -> str:
-    """A small MT940 statement: lines are (YYMMDD, signed amount, remittance text)."""
-    def swift(amount: str) -> str:
-        return amount.lstrip("-").replace(".", ",")
-
-    balance = Decimal(opening)
-    first = lines[0][0] if lines else "260301"
-    out = [f":20:{reference}", f":25:{OURS}", f":28C:{number:05d}/001",
-           f":60F:{'D' if balance < 0 else 'C'}{first}EUR{swift(opening)}"]
-    for day, amount, text in lines:
-        mark = "D" if amount.startswith("-") else "C"
-        out += [f":61:{day}{day[2:]}{mark}{swift(amount)}NTRFNONREF", f":86:{text}"]
-        balance += Decimal(amount)
-    last = lines[-1][0] if lines else first
-    out += [f":62F:{'D' if balance < 0 else 'C'}{last}EUR{swift(f'{abs(balance):.2f}')}", "-"]
-    return "\r\n".join(out) + "\r\n"
 
 
 def make_tenant(tmp_path: Path, source: dict) -> object:
@@ -199,3 +181,19 @@ def test_sftp_secret_missing_is_a_clear_failure_not_a_crash(tmp_path, sftp_serve
     monkeypatch.delenv("LF_TEST_SFTP_KEY")
     intake = take_bank_sources(tenant, run_id="r1", now=NOW)
     assert "LF_TEST_SFTP_KEY is not set" in intake.failed[0][1]
+
+
+def test_the_reconcile_run_takes_the_bank_sources_first_and_says_what_went_wrong(tenant):
+    from flows.reconcile import alert_of, reconcile_tenant
+
+    deliver(tenant, "day1.sta", MARCH_1)
+    deliver(tenant, "cut.sta", MARCH_2.split(":62F:")[0])
+    deliver(tenant, "day3.sta", mt940(3, "150.00", [("260305", "5.00", "X")]))
+    summary = reconcile_tenant(tenant, run_id="r1", now=NOW, notify=False)
+    state = summary.final_state()
+    assert summary.report["bank_lines"] == 4
+    assert state.name == "CompletedWithRejects"
+    assert "1 files quarantined" in state.message and "1 new gaps between bank statements" in state.message
+    alert = alert_of(tenant, summary)
+    assert "quarantined file cut.sta" in alert.text and "statement gap on" in alert.text
+    assert alert.payload["statement_gaps"][0]["difference"] == "49.00"

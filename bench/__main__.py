@@ -2,8 +2,8 @@
 
 import sys
 
-from bench import backfill, journal, recon
+from bench import backfill, journal, recon, statements
 
 if __name__ == "__main__":
-    for bench in (journal, backfill, recon):
+    for bench in (journal, backfill, recon, statements):
         bench.main(sys.argv[1:])

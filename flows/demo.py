@@ -42,7 +42,7 @@ class DemoResult:
 
 def prepare(days: int, out: Path, workdir: Path, base_url: str) -> Path:
     """A fresh work directory and the tenant file the demo runs with (the packaged one, pointed here)."""
-    for stale in ("demo.duckdb", "demo.duckdb.wal", "dlt", "inbox"):
+    for stale in ("demo.duckdb", "demo.duckdb.wal", "dlt", "inbox", "bank-drop"):
         path = workdir / stale
         if path.is_dir():
             shutil.rmtree(path)
@@ -117,13 +117,13 @@ def run_demo(days: int, out: Path, workdir: Path, progress=None) -> DemoResult:
 
 
 def drop_statement(tenant, bank_lines: list[dict], items: list[dict], day: date, first: date) -> None:
-    """The morning after ``day``: the bank's statement of that day and the PMS's open-items
-    export (what was issued so far and was still open when the demo started) reach the
-    reconciliation inbox."""
+    """The morning after ``day``: the bank's camt.053 statement of that day reaches the tenant's
+    statement folder, and the PMS's open-items export (what was issued so far and was still
+    open when the demo started) the reconciliation inbox."""
     import csv
     import io
 
-    from sources.recon_csv import BANK_COLUMNS, ITEM_COLUMNS
+    from sources.recon_csv import ITEM_COLUMNS
 
     def write(kind: str, name: str, columns, rows: list[dict]) -> None:
         text = io.StringIO()
@@ -135,8 +135,11 @@ def drop_statement(tenant, bank_lines: list[dict], items: list[dict], day: date,
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text.getvalue(), encoding="utf-8")
 
-    booked = [r for r in bank_lines if r["booking_date"] == day.isoformat()]
-    write("bank", f"statement-{day:%Y%m%d}.csv", BANK_COLUMNS, booked)
+    from sources.demo_pms.bank import camt053_statement
+
+    drop = tenant.data_path() / "bank-drop"  # the tenant's bank_files source
+    drop.mkdir(parents=True, exist_ok=True)
+    (drop / f"camt053-{day:%Y%m%d}.xml").write_bytes(camt053_statement(bank_lines, day))
     write("items", f"open-items-{day:%Y%m%d}.csv", ITEM_COLUMNS,
           [r for r in items if r["issue_date"] <= day.isoformat()
            and (r["paid_on"] is None or r["paid_on"] >= first.isoformat())])

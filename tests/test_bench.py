@@ -34,3 +34,13 @@ def test_recon_smoke_size_meets_the_quality_targets():
     quality = line["quality"]
     assert quality["precision"] >= 0.995 and quality["recall"] >= 0.95, quality
     assert quality["ambiguous_auto"] == 0 and quality["violations"] == 0, quality
+
+
+def test_statements_smoke_size_parses_every_format():
+    """camt.053 against the bare ElementTree pass, MT940 and CODA beside it: all entries parsed."""
+    done = subprocess.run([sys.executable, "-m", "bench.statements", "--size", "smoke"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert KEYS <= set(line) and line["bench"] == "statements" and line["size"] == 20_000
+    assert line["rows_per_s"] > 0 and line["mt940_entries_per_s"] > 0 and line["coda_entries_per_s"] > 0

@@ -47,20 +47,21 @@ def unique_statement_ids(statements: list[Statement]) -> list[str]:
 
 
 def _money(value: Decimal, file: str, line: int) -> str:
+    exponent = value.as_tuple().exponent
+    if exponent == -2:  # the usual case, already as written: no quantize needed
+        return f"{value:f}"
     if value != value.quantize(CENT):
         raise StatementError(file, line, f"amount {value} has more than two decimals")
     return f"{value.quantize(CENT):f}"
-
-
-def _fingerprint(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def statement_lines(statements: list[Statement], file: str) -> list[dict[str, str]]:
     """One row per entry, in file order, every value as text (empty = none)."""
     rows: list[dict[str, str]] = []
     occurrences: Counter[str] = Counter()
+    sha256 = hashlib.sha256
     for statement, statement_id in zip(statements, unique_statement_ids(statements), strict=True):
+        account = statement.account
         for sequence, entry in enumerate(statement.entries, start=1):
             booking = entry.booking_date or entry.value_date or statement.statement_date
             if booking is None:
@@ -68,27 +69,22 @@ def statement_lines(statements: list[Statement], file: str) -> list[dict[str, st
             currency = (entry.currency or statement.currency).upper()
             if currency not in ISO_4217:
                 raise StatementError(file, entry.line or statement.line, f"currency {currency!r} is not ISO 4217")
-            row = {
-                "bank_account": statement.account,
-                "booking_date": booking.isoformat(),
-                "value_date": entry.value_date.isoformat() if entry.value_date else "",
-                "amount": _money(entry.amount, file, entry.line or statement.line),
-                "currency": currency,
-                "counterparty_name": entry.counterparty_name,
-                "counterparty_iban": entry.counterparty_iban,
-                "remittance_info": entry.remittance_info,
-                "structured_ref": entry.structured_ref,
-                "statement_id": statement_id,
-                "sequence": str(sequence),
-                "transaction_code": entry.transaction_code,
-                "end_to_end_id": entry.end_to_end_id,
-                "bank_reference": entry.bank_reference,
-            }
-            content = _fingerprint(*(row[c] for c in LINE_COLUMNS if c not in ("bank_line_id", "statement_id",
-                                                                                "sequence")))
+            value = entry.value_date.isoformat() if entry.value_date else ""
+            amount = _money(entry.amount, file, entry.line or statement.line)
+            booked = booking.isoformat()
+            content = "\x1f".join((account, booked, value, amount, currency, entry.counterparty_name,
+                                    entry.counterparty_iban, entry.remittance_info, entry.structured_ref,
+                                    entry.transaction_code, entry.end_to_end_id, entry.bank_reference))
             occurrences[content] += 1
-            row["bank_line_id"] = "BL" + _fingerprint(content, str(occurrences[content]))[:18]
-            rows.append(row)
+            rows.append({
+                "bank_line_id": "BL" + sha256(f"{content}\x1e{occurrences[content]}".encode()).hexdigest()[:18],
+                "bank_account": account, "booking_date": booked, "value_date": value, "amount": amount,
+                "currency": currency, "counterparty_name": entry.counterparty_name,
+                "counterparty_iban": entry.counterparty_iban, "remittance_info": entry.remittance_info,
+                "structured_ref": entry.structured_ref, "statement_id": statement_id, "sequence": str(sequence),
+                "transaction_code": entry.transaction_code, "end_to_end_id": entry.end_to_end_id,
+                "bank_reference": entry.bank_reference,
+            })
     return rows
 
 

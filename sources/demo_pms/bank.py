@@ -137,3 +137,54 @@ def _line(day: date, amount: Decimal, name: str | None, iban: str | None, text: 
     return {"bank_line_id": "", "bank_account": OUR_IBAN, "booking_date": day.isoformat(),
             "value_date": day.isoformat(), "amount": f"{amount:.2f}", "currency": "EUR",
             "counterparty_name": name, "counterparty_iban": iban, "remittance_info": text, "structured_ref": None}
+
+
+OPENING_BALANCE = Decimal("48250.00")  # the demo account's balance before the generated history
+
+
+def balance_before(rows: list[dict], day: date) -> Decimal:
+    return OPENING_BALANCE + sum((Decimal(r["amount"]) for r in rows if r["booking_date"] < day.isoformat()),
+                                 Decimal(0))
+
+
+def camt053_statement(rows: list[dict], day: date) -> bytes:
+    """The bank's camt.053.001.08 end-of-day statement of ``day``, the way French banks send it
+    (one ``Stmt``, ``OPBD``/``CLBD`` balances, one ``Ntry`` per booking with its ``TxDtls``)."""
+    from xml.sax.saxutils import escape
+
+    booked = [r for r in rows if r["booking_date"] == day.isoformat()]
+    opening = balance_before(rows, day)
+    closing = opening + sum((Decimal(r["amount"]) for r in booked), Decimal(0))
+
+    def balance(code: str, amount: Decimal) -> str:
+        return (f"<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy=\"EUR\">{abs(amount):.2f}</Amt>"
+                f"<CdtDbtInd>{'DBIT' if amount < 0 else 'CRDT'}</CdtDbtInd><Dt><Dt>{day}</Dt></Dt></Bal>")
+
+    entries = []
+    for number, row in enumerate(booked, 1):
+        amount = Decimal(row["amount"])
+        side, party = ("CRDT", "Dbtr") if amount > 0 else ("DBIT", "Cdtr")
+        name = f"<{party}><Pty><Nm>{escape(row['counterparty_name'])}</Nm></Pty></{party}>" \
+            if row.get("counterparty_name") else ""
+        account = f"<{party}Acct><Id><IBAN>{row['counterparty_iban']}</IBAN></Id></{party}Acct>" \
+            if row.get("counterparty_iban") else ""
+        entries.append(
+            f"<Ntry><NtryRef>{number}</NtryRef><Amt Ccy=\"EUR\">{abs(amount):.2f}</Amt><CdtDbtInd>{side}</CdtDbtInd>"
+            f"<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{row['value_date']}</Dt></ValDt>"
+            f"<AcctSvcrRef>{day:%Y%m%d}{number:05d}</AcctSvcrRef>"
+            f"<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>{'RCDT' if amount > 0 else 'ICDT'}</Cd>"
+            f"<SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd>"
+            f"<NtryDtls><TxDtls><Refs><EndToEndId>NOTPROVIDED</EndToEndId></Refs>"
+            f"<RltdPties>{name}{account}</RltdPties>"
+            f"<RmtInf><Ustrd>{escape(row['remittance_info'] or '')}</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>'
+        f"<GrpHdr><MsgId>DEMO{day:%Y%m%d}</MsgId><CreDtTm>{day}T23:30:00+01:00</CreDtTm></GrpHdr>"
+        f"<Stmt><Id>{day:%Y%m%d}-1</Id><ElctrncSeqNb>{day.toordinal() - date(2026, 1, 1).toordinal() + 1}"
+        f"</ElctrncSeqNb><CreDtTm>{day}T23:30:00+01:00</CreDtTm>"
+        f"<Acct><Id><IBAN>{OUR_IBAN}</IBAN></Id><Ccy>EUR</Ccy></Acct>"
+        f"{balance('OPBD', opening)}{balance('CLBD', closing)}"
+        f"<TxsSummry><TtlNtries><NbOfNtries>{len(booked)}</NbOfNtries></TtlNtries></TxsSummry>"
+        + "".join(entries) + "</Stmt></BkToCstmrStmt></Document>\n"
+    ).encode("utf-8")

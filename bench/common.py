@@ -54,11 +54,17 @@ def run_pair(name: str, sizes: dict[str, int], argv: list[str], ours: Callable[[
     role = child_role(argv)
     if role:
         side, args = role
+        if side == "prepare":
+            prepare(int(args[0]))
+            print("{}")
+            return None
         print(json.dumps((ours if side == "ours" else baseline)(int(args[0]))))
         return None
     _, size = parse_size(name, sizes, argv)
     if prepare:
-        prepare(size)
+        # In a child too: Linux keeps a process's peak memory across exec, so a parent that grew
+        # while generating data would pass its peak on to every measured child.
+        in_child(f"bench.{name}", "prepare", str(size), env=env)
     return (size, in_child(f"bench.{name}", "ours", str(size), env=env),
             in_child(f"bench.{name}", "baseline", str(size), env=env))
 

@@ -31,6 +31,7 @@ class BankIntake:
     quarantined: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (source, why it could not be read)
     journals: list[tuple[str, int]] = field(default_factory=list)  # (source, journal entries written)
+    items: list[tuple[str, str]] = field(default_factory=list)  # (source, purchase invoice) -> open items
     gaps: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=polars_schema(StatementGap)))
 
     @property

@@ -18,7 +18,7 @@ from datetime import datetime
 import polars as pl
 
 from flows.bank_intake import BankIntake
-from schemas.tables import InboxFile
+from schemas.tables import InboxFile, polars_schema
 from schemas.tenant import CodaboxSource, Tenant
 
 log = logging.getLogger("ledgerflow.bank")
@@ -55,8 +55,54 @@ def stage_codabox(con, tenant: Tenant, source_name: str, settings: CodaboxSource
     tables = _tables(con, raw)
     if "document" in tables:
         _stage_coda(con, tenant, source_name, raw, intake, run_id=run_id, now=now)
+        _stage_invoices(con, tenant, source_name, raw, intake, run_id=run_id, now=now)
     if "soda_line" in tables:
         _stage_soda(con, tenant, source_name, settings, raw, intake, run_id=run_id, now=now)
+
+
+def _quarantine(tenant: Tenant, source_name: str, document_id: str, file_name: str, data: bytes,
+                reason: str) -> None:
+    folder = tenant.data_path() / "quarantine" / source_name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{document_id}-{file_name}").write_bytes(data)
+    (folder / f"{document_id}-{file_name}.reason.txt").write_text(f"{reason}\n", encoding="utf-8")
+
+
+def _taken(con, digest: str, name: str, kind: str, rows: int, reason: str | None, *, run_id: str,
+           now: datetime) -> None:
+    from warehouse.db import insert
+
+    insert(con, InboxFile, pl.DataFrame([{
+        "sha256": digest, "name": name, "kind": kind, "rows": rows, "status": "quarantined" if reason else "loaded",
+        "reason": reason, "run_id": run_id, "taken_at": now}]))
+
+
+def _stage_invoices(con, tenant: Tenant, source_name: str, raw: str, intake: BankIntake, *, run_id: str,
+                    now: datetime) -> None:
+    """Purchase invoices (UBL) become open items (bills) the supplier payments are matched against;
+    a later version of a document replaces the item, as for any open item."""
+    from schemas.tables import OpenItem
+    from sources.codabox.ubl import UblError, purchase_invoice_item
+    from warehouse.db import insert, run
+
+    documents = run(con, f"""
+        SELECT id, file_name, content FROM {raw}.document
+        WHERE type = 'invoice' AND format = 'xml' AND sha256 NOT IN (SELECT sha256 FROM inbox_file)
+        ORDER BY received_at NULLS LAST, id""")
+    for document_id, file_name, content in documents:
+        data = bytes(content)
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            item = purchase_invoice_item(data, file_name, f"{source_name}:{document_id}")
+        except UblError as exc:
+            _quarantine(tenant, source_name, document_id, file_name, data, str(exc))
+            intake.quarantined.append((f"{source_name}:{file_name}", str(exc)))
+            _taken(con, digest, f"{source_name}:{file_name}", "items", 0, str(exc), run_id=run_id, now=now)
+            continue
+        run(con, "DELETE FROM open_item WHERE item_id = ?", [item["item_id"]])
+        insert(con, OpenItem, pl.DataFrame([item], schema=polars_schema(OpenItem)))
+        _taken(con, digest, f"{source_name}:{file_name}", "items", 1, None, run_id=run_id, now=now)
+        intake.items.append((source_name, file_name))
 
 
 def _stage_coda(con, tenant: Tenant, source_name: str, raw: str, intake: BankIntake, *, run_id: str,
@@ -64,7 +110,7 @@ def _stage_coda(con, tenant: Tenant, source_name: str, raw: str, intake: BankInt
     from sources.bank_files.model import StatementError
     from sources.bank_files.source import read_statement_file, statement_rows
     from warehouse.bank_statements import store_statements
-    from warehouse.db import insert, run
+    from warehouse.db import run
 
     documents = run(con, f"""
         SELECT id, file_name, content FROM {raw}.document
@@ -77,20 +123,14 @@ def _stage_coda(con, tenant: Tenant, source_name: str, raw: str, intake: BankInt
         try:
             _, statements, rows = read_statement_file(data, file_name, "coda")
         except StatementError as exc:
-            folder = tenant.data_path() / "quarantine" / source_name
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{document_id}-{file_name}").write_bytes(data)
-            (folder / f"{document_id}-{file_name}.reason.txt").write_text(f"{exc}\n", encoding="utf-8")
-            status, reason, new = "quarantined", str(exc), 0
-            intake.quarantined.append((name, reason))
-        else:
-            new = store_statements(con, source_name, statement_rows(file_name, digest, statements, rows), rows,
-                                   run_id=run_id, now=now)
-            status, reason = "loaded", None
-            intake.loaded.append((source_name, file_name, new))
-        insert(con, InboxFile, pl.DataFrame([{
-            "sha256": digest, "name": name, "kind": "bank", "rows": new, "status": status, "reason": reason,
-            "run_id": run_id, "taken_at": now}]))
+            _quarantine(tenant, source_name, document_id, file_name, data, str(exc))
+            intake.quarantined.append((name, str(exc)))
+            _taken(con, digest, name, "bank", 0, str(exc), run_id=run_id, now=now)
+            continue
+        new = store_statements(con, source_name, statement_rows(file_name, digest, statements, rows), rows,
+                               run_id=run_id, now=now)
+        intake.loaded.append((source_name, file_name, new))
+        _taken(con, digest, name, "bank", new, None, run_id=run_id, now=now)
 
 
 def _stage_soda(con, tenant: Tenant, source_name: str, settings: CodaboxSource, raw: str, intake: BankIntake, *,

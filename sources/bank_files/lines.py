@@ -22,6 +22,7 @@ import hashlib
 import io
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from schemas.currencies import ISO_4217
@@ -47,9 +48,9 @@ def unique_statement_ids(statements: list[Statement]) -> list[str]:
 
 
 def _money(value: Decimal, file: str, line: int) -> str:
-    exponent = value.as_tuple().exponent
-    if exponent == -2:  # the usual case, already as written: no quantize needed
-        return f"{value:f}"
+    text = str(value)
+    if text[-3:-2] == "." and "E" not in text:  # the usual case, two decimals as written
+        return text
     if value != value.quantize(CENT):
         raise StatementError(file, line, f"amount {value} has more than two decimals")
     return f"{value.quantize(CENT):f}"
@@ -58,7 +59,8 @@ def _money(value: Decimal, file: str, line: int) -> str:
 def statement_lines(statements: list[Statement], file: str) -> list[dict[str, str]]:
     """One row per entry, in file order, every value as text (empty = none)."""
     rows: list[dict[str, str]] = []
-    occurrences: Counter[str] = Counter()
+    occurrences: dict[str, int] = {}
+    days: dict[date, str] = {}  # a statement has few distinct dates: format each once
     sha256 = hashlib.sha256
     for statement, statement_id in zip(statements, unique_statement_ids(statements), strict=True):
         account = statement.account
@@ -69,15 +71,16 @@ def statement_lines(statements: list[Statement], file: str) -> list[dict[str, st
             currency = (entry.currency or statement.currency).upper()
             if currency not in ISO_4217:
                 raise StatementError(file, entry.line or statement.line, f"currency {currency!r} is not ISO 4217")
-            value = entry.value_date.isoformat() if entry.value_date else ""
+            booked = days.get(booking) or days.setdefault(booking, booking.isoformat())
+            value = "" if entry.value_date is None else (
+                days.get(entry.value_date) or days.setdefault(entry.value_date, entry.value_date.isoformat()))
             amount = _money(entry.amount, file, entry.line or statement.line)
-            booked = booking.isoformat()
             content = "\x1f".join((account, booked, value, amount, currency, entry.counterparty_name,
                                     entry.counterparty_iban, entry.remittance_info, entry.structured_ref,
                                     entry.transaction_code, entry.end_to_end_id, entry.bank_reference))
-            occurrences[content] += 1
+            occurrence = occurrences[content] = occurrences.get(content, 0) + 1
             rows.append({
-                "bank_line_id": "BL" + sha256(f"{content}\x1e{occurrences[content]}".encode()).hexdigest()[:18],
+                "bank_line_id": "BL" + sha256(f"{content}\x1e{occurrence}".encode()).hexdigest()[:18],
                 "bank_account": account, "booking_date": booked, "value_date": value, "amount": amount,
                 "currency": currency, "counterparty_name": entry.counterparty_name,
                 "counterparty_iban": entry.counterparty_iban, "remittance_info": entry.remittance_info,

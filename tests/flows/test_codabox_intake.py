@@ -63,6 +63,28 @@ def test_coda_and_soda_documents_are_taken_once(tenant, server):
     assert again.loaded == [] and counts(tenant) == {"bank_line": 2, "bank_statement": 1, "journal_entry": 1}
 
 
+def test_purchase_invoices_become_bills_to_match_supplier_payments(tenant):
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    assert [f for _, f in intake.items] == ["INV-2026-0042.xml"]
+    with opened(tenant.duckdb_path()) as con:
+        item = query(con, "SELECT * FROM open_item").row(0, named=True)
+    assert (item["kind"], item["document_number"], item["amount_open"], item["partner_name"]) == (
+        "bill", "INV-2026-0042", Decimal("-992.20"), "Meelfabriek NV")
+    assert take_bank_sources(tenant, run_id="r2", now=NOW).items == []
+
+
+def test_a_purchase_invoice_without_an_amount_is_quarantined(tenant, server):
+    store = server.store
+    document = store.add_invoice(store.client(BAKERY), number="BAD-1", issued=date(2026, 3, 1), supplier="X",
+                                 net=Decimal("10.00"))
+    xml = document.files["xml"]
+    document.files["xml"] = (xml[0], xml[1].replace(b">12.10</cbc:PayableAmount>", b">12,10</cbc:PayableAmount>"))
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    bad = [reason for name, reason in intake.quarantined if "BAD-1" in name]
+    assert bad and "<cbc:PayableAmount> '12,10' is not an amount" in bad[0]
+    assert [f for _, f in intake.items] == ["INV-2026-0042.xml"]  # the good one went on
+
+
 def test_a_coda_document_that_does_not_add_up_is_quarantined(tenant, server):
     store = server.store
     bakery = store.client(BAKERY)

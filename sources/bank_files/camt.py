@@ -59,7 +59,6 @@ the same as one process would return (the tests compare them).
 from __future__ import annotations
 
 import codecs
-import gc
 import os
 import pickle
 import re
@@ -180,15 +179,7 @@ class _Doc:
 
 
 def _parse(data: bytes, file: str, kind: str) -> list[Statement]:
-    # A million entries are a few million new objects, none of them in a reference cycle: the
-    # cyclic garbage collector would only walk them again and again (5% of the time).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _parse_text(data, file, kind)
-    finally:
-        if collecting:
-            gc.enable()
+    return _parse_text(data, file, kind)  # the registry pauses the cyclic GC around every parser
 
 
 def _parse_text(data: bytes, file: str, kind: str) -> list[Statement]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sources.bank_files.model import Statement, StatementError
+from sources.bank_files.text import cyclic_gc_paused
 
 # name -> (module, parse function). Order matters for auto-detection: the XML dialects
 # first (they are unambiguous), the line formats after.
@@ -55,12 +56,14 @@ def parse_bytes(data: bytes, file: str, fmt: str = "auto", profile=None) -> tupl
             raise StatementError(file, None, "--format csv needs --profile NAME")
         from sources.bank_files.bank_csv import parse as parse_csv
 
-        return "csv", parse_csv(data, file, profile)
+        with cyclic_gc_paused():
+            return "csv", parse_csv(data, file, profile)
     if fmt == "auto":
         fmt = detect(data, file)
     if fmt not in PARSERS:
         raise StatementError(file, None, f"unknown format {fmt!r}; expected one of {', '.join(FORMAT_NAMES)}")
-    return fmt, _function(*PARSERS[fmt])(data, file)
+    with cyclic_gc_paused():
+        return fmt, _function(*PARSERS[fmt])(data, file)
 
 
 def parse_file(path: Path, fmt: str = "auto", profile=None, *, name: str | None = None) -> tuple[str, list[Statement]]:

@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from schemas.currencies import ISO_4217
 from sources.bank_files.model import Statement, StatementError
+from sources.bank_files.text import cyclic_gc_paused
 
 LINE_COLUMNS = (
     "bank_line_id", "bank_account", "booking_date", "value_date", "amount", "currency", "counterparty_name",
@@ -58,6 +59,11 @@ def _money(value: Decimal, file: str, line: int) -> str:
 
 def statement_lines(statements: list[Statement], file: str) -> list[dict[str, str]]:
     """One row per entry, in file order, every value as text (empty = none)."""
+    with cyclic_gc_paused():
+        return _statement_lines(statements, file)
+
+
+def _statement_lines(statements: list[Statement], file: str) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     occurrences: dict[str, int] = {}
     days: dict[date, str] = {}  # a statement has few distinct dates: format each once

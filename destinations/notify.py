@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr, parsedate_to_datetime
+from email.utils import format_datetime, parseaddr
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -292,22 +292,9 @@ def _post(client: httpx.Client, hook: _Webhook, headers: dict[str, str], body: b
     excerpt = re.sub(r"\s+", " ", response.text).strip()[:200]
     detail = f"HTTP {status}" + (f": {excerpt}" if excerpt else "")
     if status == 429 or status >= 500:
-        return _Attempt(False, detail, retry=True, wait=_retry_after(response.headers.get("Retry-After")))
+        wait = http_audit.retry_after_seconds(response.headers.get("Retry-After"))
+        return _Attempt(False, detail, retry=True, wait=wait)
     return _Attempt(False, detail)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))  # not money: seconds
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def _audit(hook: _Webhook, headers: dict[str, str], body: bytes, status: int | None,

@@ -77,7 +77,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -146,19 +145,6 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(body, dict) and "detail" in body:
         return str(body["detail"])
     return json.dumps(body)[:200]
-
-
-def _retry_after(value: str | None) -> float | None:  # not money: seconds
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def auth_headers(token: str, software_company: str | None) -> dict[str, str]:
@@ -234,7 +220,7 @@ class CodaboxClient:
                 raise CodaboxError(f"{where}: HTTP {status}: {detail}")
             if attempt == self._max_attempts:
                 raise CodaboxError(f"{where}: HTTP {status} ({detail}) {attempt} times; giving up")
-            wait = _retry_after(response.headers.get("Retry-After")) if status == 429 else None
+            wait = http_audit.retry_after_seconds(response.headers.get("Retry-After")) if status == 429 else None
             wait = backoff if wait is None else wait
             if wait > MAX_WAIT_SECONDS:
                 raise CodaboxError(f"{where}: HTTP {status}, asked to wait {wait:.0f} s (more than "

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time as _time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from sources.local_server import LocalServer
 
 SOFTWARE_COMPANY = "6f1c1c53-5b9a-4a43-9e5e-2f0d6b0c7a11"  # the key CodaBox gives a software vendor
 USERNAME = "GF-7d0c2f9e-2a51-4b8e-9a55-0c1"
@@ -428,43 +429,15 @@ def create_app(current: CodaboxStore | Callable[[], CodaboxStore]) -> Starlette:
     ])
 
 
-class CodaboxServer:
+class CodaboxServer(LocalServer):
     """Serves a store on 127.0.0.1 from a background thread; use as a context manager.
 
     ``store`` may be replaced while the server runs (tests share one server and start each
     from a fresh store)."""
 
+    name = "fake CodaBox"
+    root = "/v2"  # the API root, as https://api.codabox.com/v2 is for the real one
+
     def __init__(self, store: CodaboxStore, port: int = 0) -> None:
-        import uvicorn
-
         self.store = store
-        config = uvicorn.Config(create_app(lambda: self.store), host="127.0.0.1", port=port, log_level="warning",
-                                lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-codabox", daemon=True)
-        self.port: int | None = None
-
-    @property
-    def url(self) -> str:
-        """The API root, as ``https://api.codabox.com/v2`` is for the real one."""
-        return f"http://127.0.0.1:{self.port}/v2"
-
-    def start(self) -> CodaboxServer:
-        self._thread.start()
-        deadline = _time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or _time.monotonic() > deadline:
-                raise RuntimeError("the fake CodaBox did not start on 127.0.0.1")
-            _time.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-
-    def __enter__(self) -> CodaboxServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().__init__(create_app(lambda: self.store), port)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import bisect
 import threading
-import time as _time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -34,6 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sources.demo_pms.generator import HotelSpec, generate, versions
+from sources.local_server import LocalServer
 
 UTC = ZoneInfo("UTC")
 RESOURCES = ("charges", "payments")
@@ -191,39 +191,12 @@ def create_app(store: PmsStore) -> Starlette:
     ])
 
 
-class DemoPmsServer:
+class DemoPmsServer(LocalServer):
     """Serves a store on 127.0.0.1 from a background thread; use as a context manager."""
 
+    name = "demo PMS"
+    root = "/api/v1"
+
     def __init__(self, store: PmsStore, port: int = 0) -> None:
-        import uvicorn
-
         self.store = store
-        config = uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning",
-                                lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="demo-pms", daemon=True)
-        self.port: int | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
-
-    def start(self) -> DemoPmsServer:
-        self._thread.start()
-        deadline = _time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or _time.monotonic() > deadline:
-                raise RuntimeError("the demo PMS did not start on 127.0.0.1")
-            _time.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-
-    def __enter__(self) -> DemoPmsServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().__init__(create_app(store), port)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from schemas.tables import StatementGap, polars_schema
@@ -32,6 +33,7 @@ class BankIntake:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (source, why it could not be read)
     journals: list[tuple[str, int]] = field(default_factory=list)  # (source, journal entries written)
     items: list[tuple[str, str]] = field(default_factory=list)  # (source, purchase invoice) -> open items
+    warnings: list[str] = field(default_factory=list)  # e.g. a statement loaded before from another file
     gaps: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=polars_schema(StatementGap)))
 
     @property
@@ -43,9 +45,10 @@ def store_for(tenant: Tenant, settings: BankFilesSource):
     from sources.bank_files.stores import FolderStore, SftpStore
 
     if settings.sftp is not None:
-        return SftpStore(settings.sftp, settings.pattern)
+        return SftpStore(settings.sftp, settings.pattern, settle_seconds=settings.settle_seconds)
     folder = Path(settings.folder)
-    return FolderStore(folder if folder.is_absolute() else tenant.data_path() / folder, settings.pattern)
+    return FolderStore(folder if folder.is_absolute() else tenant.data_path() / folder, settings.pattern,
+                       settle_seconds=settings.settle_seconds)
 
 
 def csv_profile(tenant: Tenant, name: str | None):
@@ -128,7 +131,13 @@ def stage_bank_files(con, source_name: str, intake: BankIntake, *, run_id: str, 
         statement_rows = [{**r, "line_ids": _ids(r["line_ids"])} for r in group.iter_rows(named=True)]
         rows = [{k: ("" if v is None else v) for k, v in line_rows[i].items()}
                 for r in statement_rows for i in r["line_ids"] if i in line_rows]
-        new = store_statements(con, source_name, statement_rows, rows, run_id=run_id, now=now)
+        try:
+            new, warnings = store_statements(con, source_name, statement_rows, rows, run_id=run_id, now=now)
+        except (duckdb.Error, pl.exceptions.PolarsError, ValueError) as exc:  # one file must not stop the rest
+            intake.failed.append((source_name, f"{file_name[0]}: could not be stored: {exc}"))
+            log.error("bank file %s of %s could not be stored: %s", file_name[0], source_name, exc)
+            continue
+        intake.warnings += warnings
         intake.loaded.append((source_name, file_name[0], new))
 
 

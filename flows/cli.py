@@ -302,6 +302,10 @@ def statements_parse(
             print(line)
     for gap in outcome.gaps:
         print(f"warning: gap between statements: {gap}", file=sys.stderr)
+    for result in outcome.files:
+        if result.repeated:
+            print(f"note: {result.file}: {result.repeated} lines were already in an earlier file and are written "
+                  "once", file=sys.stderr)
     bad = [f for f in outcome.files if f.error]
     for result in bad:
         print(f"error: {result.error}", file=sys.stderr)

@@ -127,8 +127,9 @@ def _stage_coda(con, tenant: Tenant, source_name: str, raw: str, intake: BankInt
             intake.quarantined.append((name, str(exc)))
             _taken(con, digest, name, "bank", 0, str(exc), run_id=run_id, now=now)
             continue
-        new = store_statements(con, source_name, statement_rows(file_name, digest, statements, rows), rows,
-                               run_id=run_id, now=now)
+        new, warnings = store_statements(con, source_name, statement_rows(file_name, digest, statements, rows), rows,
+                                         run_id=run_id, now=now)
+        intake.warnings += warnings
         intake.loaded.append((source_name, file_name, new))
         _taken(con, digest, name, "bank", new, None, run_id=run_id, now=now)
 

@@ -40,6 +40,10 @@ class ReconcileSummary:
     bank: BankIntake = field(default_factory=BankIntake)
 
     @property
+    def warnings(self) -> list[str]:
+        return self.inbox.warnings + self.bank.warnings
+
+    @property
     def quarantined(self) -> list[tuple[str, str]]:
         """Inbox files and bank statement files refused this run: (file, reason)."""
         return self.inbox.quarantined + self.bank.quarantined
@@ -56,6 +60,7 @@ class ReconcileSummary:
         problems += [f"bank source {name} not read: {why}" for name, why in self.bank.failed]
         if self.bank.gaps.height:
             problems.append(f"{self.bank.gaps.height} new gaps between bank statements")
+        problems += self.warnings
         if self.new_problems.height:
             kinds = self.new_problems.group_by("kind").len().sort("kind")
             problems.append("new: " + ", ".join(f"{n} {k}" for k, n in kinds.iter_rows()))
@@ -87,6 +92,10 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
     intake = take_bank_sources(tenant, run_id=run_id, now=now)
     with opened(tenant.duckdb_path()) as con:
         inbox = take_inbox(con, tenant, run_id=run_id, now=now)
+        if inbox.loaded:  # statement files dropped into the inbox are checked for continuity too
+            from warehouse.bank_statements import new_gaps
+
+            intake.gaps = pl.concat([intake.gaps, new_gaps(con, run_id=run_id)])
         bank, items, barred, settled = open_state(con)
         outcome: Reconciliation = match(bank, items, rules_of(tenant), rejected=barred, settled=settled,
                                         as_of=as_of)
@@ -101,7 +110,8 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
     log.info("reconcile %s (%s): %d rows recorded, %d suggestions, %d new problems", tenant.id, trigger,
              recorded.new_rows, recorded.suggestions, recorded.new_problems.height)
     if notify and tenant.notify is not None and tenant.notify.enabled and (
-            recorded.new_problems.height or summary.quarantined or intake.gaps.height or intake.failed):
+            recorded.new_problems.height or summary.quarantined or intake.gaps.height or intake.failed
+            or summary.warnings):
         from destinations.notify import Delivery, NotifyConfigError, send_alert
 
         try:
@@ -133,6 +143,7 @@ def alert_of(tenant: Tenant, summary: ReconcileSummary):
                      f"(difference {gap['difference']}): a statement is missing or lines were booked twice")
     for name, why in summary.bank.failed:
         lines.append(f"- bank source {name} could not be read: {why}")
+    lines += [f"- {warning}" for warning in summary.warnings]
     payload = {
         "tenant": tenant.id, "run_id": summary.run_id, "as_of": summary.as_of.isoformat(),
         "counts": {k: n for k, n in problems.group_by("kind").len().sort("kind").iter_rows()},
@@ -145,7 +156,8 @@ def alert_of(tenant: Tenant, summary: ReconcileSummary):
     }
     severity = "error" if summary.quarantined or summary.bank.gaps.height or summary.bank.failed or problems.filter(
         pl.col("kind").is_in(["double_payment", "currency_mismatch"])).height else "warning"
-    count = problems.height + len(summary.quarantined) + summary.bank.gaps.height + len(summary.bank.failed)
+    count = (problems.height + len(summary.quarantined) + summary.bank.gaps.height + len(summary.bank.failed)
+             + len(summary.warnings))
     return Alert(tenant=tenant.id, subject=f"{count} reconciliation problems need a look",
                  text="\n".join(lines), payload=payload, severity=severity)
 

@@ -33,6 +33,7 @@ class FileOutcome:
     summaries: list[str] = field(default_factory=list)
     rows: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
+    repeated: int = 0  # lines an earlier file already had (left out of LINES.csv)
 
 
 @dataclass
@@ -65,14 +66,21 @@ def parse_one(path: Path, fmt: str, profile=None) -> tuple[FileOutcome, list]:
 
 
 def parse_statements(paths: list[Path], out: Path, fmt: str = "auto", profile=None) -> ParseOutcome:
-    files, chain = [], []
+    """Every file in turn; a line already written from an earlier file (the same file given twice,
+    overlapping statements) is written once, so the ids in LINES.csv stay unique (INTERFACES §1)."""
+    files, chain, overlapping, seen = [], [], set(), set()
     for path in paths:
         outcome, statements = parse_one(path, fmt, profile)
         files.append(outcome)
+        repeated = {row["statement_id"] for row in outcome.rows if row["bank_line_id"] in seen}
+        outcome.repeated = sum(1 for row in outcome.rows if row["bank_line_id"] in seen)
+        outcome.rows = [row for row in outcome.rows if row["bank_line_id"] not in seen]
+        seen.update(row["bank_line_id"] for row in outcome.rows)
+        overlapping.update(len(chain) + i for i, (sid, _) in enumerate(statements) if sid in repeated)
         chain.extend(statements)
     good = [f for f in files if f.error is None]
     written = None
     if good:
         publish(out.parent, out.name, lines_csv([row for f in good for row in f.rows]))
         written = out
-    return ParseOutcome(files, continuity_gaps(chain), written)
+    return ParseOutcome(files, continuity_gaps(chain, overlapping), written)

@@ -216,6 +216,7 @@ class BankStatement(pa.DataFrameModel):
     statement_key: str = pa.Field(unique=True)  # fingerprint: account, id, balances, dates, line count
     source: str
     file_name: str
+    file_position: int = pa.Field(ge=0)  # order of the statement in its file
     statement_id: str
     bank_account: str
     currency: str = pa.Field(isin=CURRENCIES)

@@ -123,6 +123,9 @@ class BankFilesSource(_Model):
     format: Literal["auto", "coda", "camt053", "camt054", "mt940", "ofx", "csv"] = "auto"
     profile: str | None = None  # bank CSV profile (built-in or [bank_csv_profiles.NAME]); needed for csv
     pattern: str = "*"  # file names to take (glob), e.g. "*.xml"
+    # Leave a file alone until it has not changed for this long: a bank still uploading it would
+    # otherwise have half a statement quarantined (0: take at once, for uploads renamed when complete).
+    settle_seconds: int = Field(default=0, ge=0, le=86_400)
 
     @model_validator(mode="after")
     def _one_location(self) -> BankFilesSource:

@@ -155,3 +155,12 @@ def test_every_broken_sample_exits_2_naming_file_and_line(shared_dir, tmp_path, 
     assert name in message and ": line " in message, message
     if name.startswith("wrong_balance"):
         assert "check FAILED" in done.stdout
+
+
+def test_a_line_in_two_given_files_is_written_once_so_ids_stay_unique(tmp_path):
+    out = tmp_path / "LINES.csv"
+    source = write(tmp_path, "a.sta", DAY1)
+    done = ledgerflow("statements", "parse", str(source), str(source), "--out", str(out))
+    assert done.returncode == 0 and "2 lines were already in an earlier file" in done.stderr
+    ids = [r["bank_line_id"] for r in rows(out)]
+    assert len(ids) == len(set(ids)) == 2 and "warning" not in done.stderr

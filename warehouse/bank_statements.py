@@ -41,16 +41,39 @@ def _date(text: str | date | None) -> date | None:
     return None if text in (None, "") else text if isinstance(text, date) else date.fromisoformat(text)
 
 
+def _same_statement(con, s: dict) -> str | None:
+    """The file an equal statement came from under another identity: same account, currency, balances,
+    dates and number of lines -- the same statement in another format (MT940 and camt.053 of one day),
+    whose lines fingerprint differently. None when there is none (or the statement has no balances)."""
+    if s["opening_balance"] in (None, "") or s["closing_balance"] in (None, ""):
+        return None
+    found = run(con, """
+        SELECT file_name FROM bank_statement
+        WHERE bank_account = ? AND currency = ? AND opening_balance = ?::DECIMAL(18,2)
+          AND closing_balance = ?::DECIMAL(18,2) AND lines = ? AND first_booking IS NOT DISTINCT FROM ?::DATE
+          AND last_booking IS NOT DISTINCT FROM ?::DATE AND statement_key <> ? AND lines > 0
+        LIMIT 1""", [s["bank_account"], s["currency"], s["opening_balance"], s["closing_balance"], s["lines"],
+                     s["first_booking"], s["last_booking"], s["statement_key"]])
+    return found[0][0] if found else None
+
+
 def store_statements(con: duckdb.DuckDBPyConnection, source: str, statements: list[dict], lines: list[dict], *,
-                     run_id: str, now: datetime) -> int:
-    """Insert what is new; returns the number of new lines. ``statements`` are the raw statement
-    rows of ``sources.bank_files.source.statement_rows``; ``lines`` the LINES.csv rows."""
+                     run_id: str, now: datetime) -> tuple[int, list[str]]:
+    """Insert what is new: (number of new lines, warnings). ``statements`` are the raw statement rows
+    of ``sources.bank_files.source.statement_rows``; ``lines`` the LINES.csv rows."""
     stored_lines = {r[0] for r in run(con, "SELECT bank_line_id FROM bank_line WHERE bank_line_id IN "
                                            "(SELECT unnest(?::VARCHAR[]))", [[r["bank_line_id"] for r in lines]])}
     stored_statements = {r[0] for r in run(con, "SELECT statement_key FROM bank_statement WHERE statement_key IN "
                                                 "(SELECT unnest(?::VARCHAR[]))",
                                            [[s["statement_key"] for s in statements]])}
-    fresh, seen = [], set(stored_lines)
+    warnings, skipped = [], set()
+    for s in statements:
+        if s["statement_key"] not in stored_statements and (other := _same_statement(con, s)):
+            skipped.update(s["line_ids"])
+            warnings.append(f"{s['file_name']}: statement {s['statement_id']} of {s['bank_account']} equals one "
+                            f"already loaded from {other} (same balances, dates and lines): its lines were not "
+                            "loaded again")
+    fresh, seen = [], set(stored_lines) | skipped
     for row in lines:
         if row["bank_line_id"] not in seen:
             seen.add(row["bank_line_id"])
@@ -63,7 +86,8 @@ def store_statements(con: duckdb.DuckDBPyConnection, source: str, statements: li
         keys.add(s["statement_key"])
         new_statements.append({
             "statement_key": s["statement_key"], "source": source, "file_name": s["file_name"],
-            "statement_id": s["statement_id"], "bank_account": s["bank_account"], "currency": s["currency"],
+            "file_position": s["file_position"], "statement_id": s["statement_id"],
+            "bank_account": s["bank_account"], "currency": s["currency"],
             "opening_balance": _decimal(s["opening_balance"]), "closing_balance": _decimal(s["closing_balance"]),
             "first_booking": _date(s["first_booking"]), "last_booking": _date(s["last_booking"]),
             "statement_date": _date(s["statement_date"]), "lines": s["lines"],
@@ -72,19 +96,18 @@ def store_statements(con: duckdb.DuckDBPyConnection, source: str, statements: li
     with transaction(con):
         insert(con, BankLine, _lines_frame(fresh))
         insert(con, BankStatement, statement_frame)
-    return len(fresh)
+    return len(fresh), warnings
 
 
 GAP_SQL = """
     WITH ordered AS (
         SELECT *, lag(statement_key) OVER w AS prev_key, lag(statement_id) OVER w AS prev_id,
-               lag(closing_balance) OVER w AS prev_closing, lag(last_booking) OVER w AS prev_last,
-               lag(new_lines < lines) OVER w AS prev_overlaps
+               lag(closing_balance) OVER w AS prev_closing, lag(last_booking) OVER w AS prev_last
         FROM bank_statement
         WHERE opening_balance IS NOT NULL AND closing_balance IS NOT NULL
         WINDOW w AS (PARTITION BY bank_account, currency
                      ORDER BY coalesce(statement_date, last_booking, first_booking), first_booking NULLS FIRST,
-                              statement_id, statement_key)
+                              taken_at, file_name, file_position)
     )
     SELECT prev_key, statement_key, bank_account, currency, prev_id, prev_closing, statement_id, opening_balance
     FROM ordered
@@ -92,7 +115,7 @@ GAP_SQL = """
       -- Overlapping statements (days 1-5, then 3-7) cannot join up; their shared lines were deduplicated
       -- instead. A statement overlaps when some of its lines were known before, or its days reach back.
       AND NOT (prev_last IS NOT NULL AND first_booking IS NOT NULL AND prev_last > first_booking)
-      AND NOT (new_lines < lines OR prev_overlaps)
+      AND NOT (new_lines < lines)
     ORDER BY bank_account, currency, statement_id
 """
 

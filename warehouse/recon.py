@@ -54,6 +54,7 @@ class InboxResult:
     loaded: list[tuple[str, int]] = field(default_factory=list)  # (file name, rows)
     quarantined: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
     row_rejects: int = 0
+    warnings: list[str] = field(default_factory=list)  # e.g. a statement loaded before from another file
 
 
 def take_inbox(con: duckdb.DuckDBPyConnection, tenant: Tenant, *, run_id: str, now: datetime) -> InboxResult:
@@ -107,8 +108,9 @@ def _take_statement(con, path: Path, inbox: Path, digest: str, result: InboxResu
         _quarantine(con, path, inbox, "bank", digest, str(exc), run_id=run_id, now=now)
         result.quarantined.append((path.name, str(exc)))
         return
-    new = store_statements(con, "inbox", statement_rows(path.name, digest, statements, rows), rows,
-                           run_id=run_id, now=now)
+    new, warnings = store_statements(con, "inbox", statement_rows(path.name, digest, statements, rows), rows,
+                                     run_id=run_id, now=now)
+    result.warnings += warnings
     insert(con, InboxFile, pl.DataFrame([{
         "sha256": digest, "name": path.name, "kind": "bank", "rows": new, "status": "loaded", "reason": None,
         "run_id": run_id, "taken_at": now}]))

@@ -2,14 +2,17 @@
 columns of §2), with the ids that make loading them idempotent.
 
 A line's identity is its *content fingerprint*: our account, currency, dates, amount,
-counterparty, texts and the bank's own reference, plus its occurrence number among identical
-lines of the same account and day in the file. So
+counterparty, texts and the bank's own reference, plus -- where the statement has an opening
+balance -- the account's balance after the line, and its occurrence number among identical
+lines of the file. So
 
 * the same file delivered twice gives the same ids (nothing new is loaded);
-* two overlapping statements (days 1-5 and 3-7) give the shared days' lines the same ids;
+* two overlapping statements (days 1-5 and 3-7) give the shared days' lines the same ids
+  (the bank's balances agree);
 * a bank that reuses statement numbers (many MT940 banks send ``:20:MT940`` every day)
   cannot make two different lines collide;
-* two genuinely identical lines on one day (two 5.00 fees) stay two lines (occurrence 1, 2).
+* two genuinely identical lines (two 2.00 fees on one day, in one statement or in a morning
+  and an evening statement) stay two lines: the balance after each differs.
 
 ``bank_line_id`` is that fingerprint, shortened; ``statement_id`` and ``sequence`` say
 where the line stands in the statement, for people.
@@ -48,17 +51,33 @@ def unique_statement_ids(statements: list[Statement]) -> list[str]:
     return ids
 
 
-def _money(value: Decimal, file: str, line: int) -> str:
+LIMIT = Decimal(10) ** 16  # DECIMAL(18, 2): sixteen digits before the point
+
+
+def _money(value: Decimal, file: str, line: int, what: str = "amount") -> str:
+    """The amount as stored (DECIMAL(18, 2)), exactly, or an error: never rounded."""
     text = str(value)
-    if text[-3:-2] == "." and "E" not in text:  # the usual case, two decimals as written
+    if text[-3:-2] == "." and "E" not in text and len(text) < 19 and text != "-0.00":  # the usual case
         return text
     if value != value.quantize(CENT):
-        raise StatementError(file, line, f"amount {value} has more than two decimals")
-    return f"{value.quantize(CENT):f}"
+        raise StatementError(file, line, f"{what} {value} has more than two decimals")
+    if abs(value) >= LIMIT:
+        raise StatementError(file, line, f"{what} {value} is too large (at most 16 digits before the point)")
+    return f"{(abs(value) if value == 0 else value).quantize(CENT):f}"
+
+
+def check_balances(statements: list[Statement], file: str) -> None:
+    """Balances are stored as money too: more than two decimals or too large is an error."""
+    for statement in statements:
+        for what, value, line in (("opening balance", statement.opening_balance, statement.line),
+                                  ("closing balance", statement.closing_balance, statement.closing_line)):
+            if value is not None:
+                _money(value, file, line or statement.line, what)
 
 
 def statement_lines(statements: list[Statement], file: str) -> list[dict[str, str]]:
     """One row per entry, in file order, every value as text (empty = none)."""
+    check_balances(statements, file)
     with cyclic_gc_paused():
         return _statement_lines(statements, file)
 
@@ -70,6 +89,7 @@ def _statement_lines(statements: list[Statement], file: str) -> list[dict[str, s
     sha256 = hashlib.sha256
     for statement, statement_id in zip(statements, unique_statement_ids(statements), strict=True):
         account = statement.account
+        balance = None if statement.derived_opening else statement.opening_balance
         for sequence, entry in enumerate(statement.entries, start=1):
             booking = entry.booking_date or entry.value_date or statement.statement_date
             if booking is None:
@@ -81,9 +101,12 @@ def _statement_lines(statements: list[Statement], file: str) -> list[dict[str, s
             value = "" if entry.value_date is None else (
                 days.get(entry.value_date) or days.setdefault(entry.value_date, entry.value_date.isoformat()))
             amount = _money(entry.amount, file, entry.line or statement.line)
+            if balance is not None:
+                balance = (balance + entry.amount).quantize(CENT)  # one spelling: "106.00", never "106"
             content = "\x1f".join((account, booked, value, amount, currency, entry.counterparty_name,
                                     entry.counterparty_iban, entry.remittance_info, entry.structured_ref,
-                                    entry.transaction_code, entry.end_to_end_id, entry.bank_reference))
+                                    entry.transaction_code, entry.end_to_end_id, entry.bank_reference,
+                                    "" if balance is None else str(balance)))
             occurrence = occurrences[content] = occurrences.get(content, 0) + 1
             rows.append({
                 "bank_line_id": "BL" + sha256(f"{content}\x1e{occurrence}".encode()).hexdigest()[:18],
@@ -118,20 +141,30 @@ class Gap:
                 f"{self.next_id}, opens at {_shown(self.opening)} (difference {_shown(self.opening - self.closing)})")
 
 
-def continuity_gaps(chain: list[tuple[str, Statement]]) -> list[Gap]:
-    """Consecutive statements of one account (in the order given) whose closing and next opening differ."""
+def continuity_gaps(chain: list[tuple[str, Statement]], overlapping: set[int] = frozenset()) -> list[Gap]:
+    """Consecutive statements of one account (in the order given) whose closing and next opening differ.
+    Overlapping statements cannot join up and are not gaps: those whose position in ``chain`` is in
+    ``overlapping`` (some of their lines came before), or whose first day is before the last day of
+    the statement before."""
     last: dict[tuple[str, str], tuple[str, Statement]] = {}
     gaps = []
-    for statement_id, statement in chain:
+    for position, (statement_id, statement) in enumerate(chain):
         key = (statement.account, statement.currency)
         previous = last.get(key)
         if (previous is not None and statement.opening_balance is not None and not statement.derived_opening
                 and previous[1].closing_balance is not None
-                and previous[1].closing_balance != statement.opening_balance):
+                and previous[1].closing_balance != statement.opening_balance
+                and position not in overlapping and not _reaches_back(previous[1], statement)):
             gaps.append(Gap(statement.account, previous[0], previous[1].closing_balance, statement_id,
                             statement.opening_balance))
         last[key] = (statement_id, statement)
     return gaps
+
+
+def _reaches_back(previous: Statement, statement: Statement) -> bool:
+    before = [e.booking_date for e in previous.entries if e.booking_date]
+    after = [e.booking_date for e in statement.entries if e.booking_date]
+    return bool(before and after) and max(before) > min(after)
 
 
 def summary_line(statement_id: str, statement: Statement) -> str:

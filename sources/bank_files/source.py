@@ -60,11 +60,12 @@ def statement_rows(name: str, sha256: str, statements: list[tuple[str, Statement
     for row in rows:
         by_statement.setdefault(row["statement_id"], []).append(row)
     out = []
-    for statement_id, statement in statements:
+    for position, (statement_id, statement) in enumerate(statements):
         lines = by_statement.get(statement_id, [])
         dates = sorted(r["booking_date"] for r in lines)
         out.append({
             "statement_key": statement_key(statement_id, statement, len(lines)), "file_name": name,
+            "file_position": position,
             "file_sha256": sha256, "statement_id": statement_id, "bank_account": statement.account,
             "currency": statement.currency,
             "opening_balance": None if statement.opening_balance is None or statement.derived_opening

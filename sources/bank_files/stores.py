@@ -17,6 +17,7 @@ import binascii
 import fnmatch
 import os
 import shutil
+import time
 from pathlib import Path, PurePosixPath
 
 from schemas.tenant import SftpInbox
@@ -29,14 +30,32 @@ class StoreError(RuntimeError):
 
 
 def safe_name(name: str) -> bool:
+    """A plain file name: no path, not hidden, and text (a name that is not UTF-8 could not even be
+    named in a message or a reason file; such a file is left where it is)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
     return bool(name) and name not in (".", "..") and not name.startswith(".") and "/" not in name \
         and "\\" not in name and "\x00" not in name
 
 
+def _free_name(exists, folder: str, name: str) -> str:
+    """``name``, or ``name.1``, ``name.2``…: a bank that sends the same file name every day must not
+    overwrite yesterday's archived file."""
+    candidate, n = name, 0
+    while exists(f"{folder}/{candidate}"):
+        n += 1
+        candidate = f"{name}.{n}"
+    return candidate
+
+
 class FolderStore:
-    def __init__(self, folder: Path, pattern: str = "*", quarantine: str = "quarantine", archive: str = "processed"):
+    def __init__(self, folder: Path, pattern: str = "*", quarantine: str = "quarantine", archive: str = "processed",
+                 settle_seconds: int = 0):
         self.folder = folder
         self.pattern = pattern
+        self.settle_seconds = settle_seconds
         self.quarantine_folder = folder / quarantine
         self.archive_folder = folder / archive
         self.label = str(folder)
@@ -44,23 +63,33 @@ class FolderStore:
     def names(self) -> list[str]:
         if not self.folder.is_dir():
             return []
+        # A symbolic link could point anywhere: only real files of the folder itself are taken.
+        settled = time.time() - self.settle_seconds
         return sorted(p.name for p in self.folder.iterdir()
-                      if p.is_file() and safe_name(p.name) and fnmatch.fnmatch(p.name, self.pattern)
-                      and not p.name.endswith(REASON_SUFFIX))
+                      if not p.is_symlink() and p.is_file() and safe_name(p.name)
+                      and fnmatch.fnmatch(p.name, self.pattern) and not p.name.endswith(REASON_SUFFIX)
+                      and (not self.settle_seconds or p.stat().st_mtime <= settled))
 
     def read(self, name: str) -> bytes:
-        return (self.folder / name).read_bytes()
+        try:
+            return (self.folder / name).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"{self.label}: cannot read {name}: {exc.strerror or exc}") from None
+
+    def _move(self, name: str, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / _free_name(lambda p: Path(p).exists(), str(folder), name)
+        shutil.move(str(self.folder / name), target)
+        return target
 
     def quarantine(self, name: str, reason: str) -> str:
-        self.quarantine_folder.mkdir(parents=True, exist_ok=True)
-        (self.quarantine_folder / f"{name}{REASON_SUFFIX}").write_text(reason + "\n", encoding="utf-8")
-        shutil.move(str(self.folder / name), self.quarantine_folder / name)
-        return str(self.quarantine_folder / name)
+        target = self._move(name, self.quarantine_folder)
+        target.with_name(target.name + REASON_SUFFIX).write_text(reason + "\n", encoding="utf-8")
+        return str(target)
 
     def archive(self, name: str) -> None:
         """Out of the inbox once loaded (or recognised as loaded before): what waits is what is new."""
-        self.archive_folder.mkdir(parents=True, exist_ok=True)
-        os.replace(self.folder / name, self.archive_folder / name)
+        self._move(name, self.archive_folder)
 
     def close(self) -> None:
         pass
@@ -98,9 +127,10 @@ def _private_key(text: str):
 
 
 class SftpStore:
-    def __init__(self, settings: SftpInbox, pattern: str = "*"):
+    def __init__(self, settings: SftpInbox, pattern: str = "*", settle_seconds: int = 0):
         self.settings = settings
         self.pattern = pattern
+        self.settle_seconds = settle_seconds
         self.label = f"sftp://{settings.username}@{settings.host}:{settings.port}/{settings.remote_dir}"
         self._client = None
         self._sftp = None
@@ -155,9 +185,11 @@ class SftpStore:
             entries = sftp.listdir_attr(self.settings.remote_dir)
         except OSError as exc:
             raise StoreError(f"{self.label}: cannot list: {exc}") from None
+        settled = time.time() - self.settle_seconds
         return sorted(e.filename for e in entries
                       if e.st_mode is not None and stat.S_ISREG(e.st_mode) and safe_name(e.filename)
-                      and fnmatch.fnmatch(e.filename, self.pattern) and not e.filename.endswith(REASON_SUFFIX))
+                      and fnmatch.fnmatch(e.filename, self.pattern) and not e.filename.endswith(REASON_SUFFIX)
+                      and (not self.settle_seconds or (e.st_mtime or 0) <= settled))
 
     def read(self, name: str) -> bytes:
         sftp = self._connect()
@@ -168,33 +200,38 @@ class SftpStore:
         except OSError as exc:
             raise StoreError(f"{self.label}: cannot read {name}: {exc}") from None
 
+    def _exists(self, path: str) -> bool:
+        try:
+            self._connect().stat(path)
+            return True
+        except OSError:
+            return False
+
+    def _move(self, name: str, folder_name: str) -> str:
+        sftp = self._connect()
+        folder = self._path(folder_name)
+        try:
+            if not self._exists(folder):
+                sftp.mkdir(folder)
+            target = _free_name(self._exists, folder, name)
+            sftp.posix_rename(self._path(name), self._path(folder_name, target))
+        except OSError as exc:
+            raise StoreError(f"{self.label}: cannot move {name} to {folder}: {exc}") from None
+        return target
+
     def quarantine(self, name: str, reason: str) -> str:
         import io
 
-        sftp = self._connect()
-        folder = self._path(self.settings.quarantine_dir)
+        target = self._move(name, self.settings.quarantine_dir)
         try:
-            try:
-                sftp.stat(folder)
-            except OSError:
-                sftp.mkdir(folder)
-            sftp.putfo(io.BytesIO((reason + "\n").encode("utf-8")), self._path(self.settings.quarantine_dir,
-                                                                                name + REASON_SUFFIX))
-            sftp.posix_rename(self._path(name), self._path(self.settings.quarantine_dir, name))
+            self._connect().putfo(io.BytesIO((reason + "\n").encode("utf-8")),
+                                  self._path(self.settings.quarantine_dir, target + REASON_SUFFIX))
         except OSError as exc:
-            raise StoreError(f"{self.label}: cannot move {name} to {folder}: {exc}") from None
-        return f"{self.label}/{self.settings.quarantine_dir}/{name}"
+            raise StoreError(f"{self.label}: cannot write the reason for {name}: {exc}") from None
+        return f"{self.label}/{self.settings.quarantine_dir}/{target}"
 
     def archive(self, name: str) -> None:
-        sftp = self._connect()
-        try:
-            try:
-                sftp.stat(self._path(self.settings.archive_dir))
-            except OSError:
-                sftp.mkdir(self._path(self.settings.archive_dir))
-            sftp.posix_rename(self._path(name), self._path(self.settings.archive_dir, name))
-        except OSError as exc:
-            raise StoreError(f"{self.label}: cannot move {name} to {self.settings.archive_dir}: {exc}") from None
+        self._move(name, self.settings.archive_dir)
 
     def close(self) -> None:
         if self._client is not None:

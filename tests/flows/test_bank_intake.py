@@ -4,9 +4,10 @@ checked and bad files quarantined while good ones go on."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -197,3 +198,96 @@ def test_the_reconcile_run_takes_the_bank_sources_first_and_says_what_went_wrong
     alert = alert_of(tenant, summary)
     assert "quarantined file cut.sta" in alert.text and "statement gap on" in alert.text
     assert alert.payload["statement_gaps"][0]["difference"] == "49.00"
+
+
+# --------------------------------------------------------------------------- what the review found
+
+def test_identical_lines_in_a_morning_and_an_evening_statement_stay_two_lines(tenant):
+    deliver(tenant, "am.sta", mt940(1, "100.00", [("260301", "-2.00", "FEE")]))
+    take_bank_sources(tenant, run_id="r1", now=NOW)
+    deliver(tenant, "pm.sta", mt940(2, "98.00", [("260301", "-2.00", "FEE")]))
+    intake = take_bank_sources(tenant, run_id="r2", now=NOW)
+    assert [n for _, _, n in intake.loaded] == [1] and stored(tenant) == (2, 2)
+
+
+def test_an_amount_too_large_for_the_ledger_is_quarantined_not_a_crash(tenant):
+    from sources.demo_pms.bank import camt053_statement
+
+    huge = {"booking_date": "2026-03-01", "value_date": "2026-03-01", "amount": "12345678901234567.00",
+            "counterparty_name": None, "counterparty_iban": None, "remittance_info": "X"}
+    folder = tenant.data_path() / "bank-drop"
+    folder.mkdir(parents=True)
+    (folder / "huge.xml").write_bytes(camt053_statement([huge], date(2026, 3, 1)))
+    deliver(tenant, "good.sta", MARCH_1)
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    assert [n for n, _ in intake.quarantined] == ["huge.xml"] and "too large" in intake.quarantined[0][1]
+    assert stored(tenant) == (3, 1)
+    assert take_bank_sources(tenant, run_id="r2", now=NOW).failed == []
+
+
+def test_a_balance_with_three_decimals_is_refused_never_rounded(tenant):
+    deliver(tenant, "odd.sta", MARCH_1.replace("C260301EUR100,00", "C260301EUR100,005")
+            .replace("EUR101,00", "EUR101,005"))
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    assert "more than two decimals" in intake.quarantined[0][1] and stored(tenant) == (0, 0)
+
+
+def test_the_same_statement_in_two_formats_is_loaded_once_with_a_warning(tenant):
+    from sources.demo_pms.bank import OPENING_BALANCE, OUR_IBAN, camt053_statement
+
+    fee = {"booking_date": "2026-03-01", "value_date": "2026-03-01", "amount": "-2.00", "counterparty_name": None,
+           "counterparty_iban": None, "remittance_info": "FEE"}
+    deliver(tenant, "a.sta", mt940(1, f"{OPENING_BALANCE}", [("260301", "-2.00", "FEE")], account=OUR_IBAN))
+    take_bank_sources(tenant, run_id="r1", now=NOW)
+    (tenant.data_path() / "bank-drop" / "a.xml").write_bytes(camt053_statement([fee], date(2026, 3, 1)))
+    intake = take_bank_sources(tenant, run_id="r2", now=NOW)
+    assert stored(tenant) == (1, 2) and "equals one already loaded from a.sta" in intake.warnings[0]
+
+
+def test_a_gap_after_an_overlapping_statement_is_still_found(tenant):
+    deliver(tenant, "a.sta", mt940(1, "100.00", [("260301", "1.00", "A")]))
+    deliver(tenant, "b.sta", mt940(2, "100.00", [("260301", "1.00", "A"), ("260302", "2.00", "B")]))
+    take_bank_sources(tenant, run_id="r1", now=NOW)
+    deliver(tenant, "c.sta", mt940(3, "150.00", [("260304", "3.00", "C")]))
+    gaps = take_bank_sources(tenant, run_id="r2", now=NOW).gaps
+    assert gaps.height == 1 and gaps["previous_closing"][0] == Decimal("103.00")
+
+
+def test_links_out_of_the_folder_are_not_followed(tenant, tmp_path):
+    outside = tmp_path / "secret.sta"
+    outside.write_text(MARCH_1, encoding="latin-1")
+    folder = tenant.data_path() / "bank-drop"
+    folder.mkdir(parents=True)
+    (folder / "link.sta").symlink_to(outside)
+    intake = take_bank_sources(tenant, run_id="r1", now=NOW)
+    assert intake.loaded == [] and stored(tenant) == (0, 0) and (folder / "link.sta").is_symlink()
+
+
+def test_a_file_name_sent_every_day_keeps_every_archived_copy(tenant):
+    deliver(tenant, "statement.sta", MARCH_1)
+    take_bank_sources(tenant, run_id="r1", now=NOW)
+    deliver(tenant, "statement.sta", MARCH_2)
+    take_bank_sources(tenant, run_id="r2", now=NOW)
+    processed = tenant.data_path() / "bank-drop" / "processed"
+    assert sorted(p.name for p in processed.iterdir()) == ["statement.sta", "statement.sta.1"]
+    assert stored(tenant) == (5, 2)
+
+
+def test_statement_files_dropped_in_the_inbox_are_checked_for_gaps(tenant):
+    from flows.reconcile import reconcile_tenant
+
+    folder = tenant.inbox_path() / "bank"
+    folder.mkdir(parents=True)
+    (folder / "d1.sta").write_text(MARCH_1, encoding="latin-1")
+    (folder / "d3.sta").write_text(mt940(3, "150.00", [("260305", "5.00", "X")]), encoding="latin-1")
+    summary = reconcile_tenant(tenant, run_id="r1", now=NOW, notify=False)
+    assert summary.bank.gaps.height == 1
+
+
+def test_a_file_still_being_written_waits_for_the_next_run(tmp_path):
+    tenant = make_tenant(tmp_path, {"type": "bank_files", "folder": "bank-drop", "settle_seconds": 60})
+    deliver(tenant, "fresh.sta", MARCH_1)
+    assert take_bank_sources(tenant, run_id="r1", now=NOW).loaded == []
+    old = (tenant.data_path() / "bank-drop" / "fresh.sta")
+    os.utime(old, (old.stat().st_atime - 120, old.stat().st_mtime - 120))
+    assert [f for _, f, _ in take_bank_sources(tenant, run_id="r2", now=NOW).loaded] == ["fresh.sta"]

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from schemas.bank_csv import BankCsvProfile
 from sources.bank_files.bank_csv import BUILTIN_PROFILES, parse
 from sources.bank_files.model import StatementError
+from tests.sources.bank_files.mutations import mutate
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "statements" / "csv"
 HEADER = "bank_account,booking_date,value_date,amount,currency,counterparty_name,counterparty_iban,remittance_info," \
@@ -425,21 +426,5 @@ def test_arbitrary_bytes_parse_or_raise_statement_error(data, prof):
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_mutated_valid_file_parses_or_raises_statement_error(data):
-    lines = VALID.split(b"\n")
-    kind = data.draw(st.sampled_from(["truncate", "flip", "delete", "duplicate", "insert"]))
-    if kind == "truncate":
-        mutated = VALID[:data.draw(st.integers(0, len(VALID)))]
-    elif kind == "flip":
-        at = data.draw(st.integers(0, len(VALID) - 1))
-        mutated = VALID[:at] + bytes([data.draw(st.integers(0, 255))]) + VALID[at + 1:]
-    elif kind == "delete":
-        at = data.draw(st.integers(0, len(lines) - 1))
-        mutated = b"\n".join(lines[:at] + lines[at + 1:])
-    elif kind == "duplicate":
-        at = data.draw(st.integers(0, len(lines) - 1))
-        mutated = b"\n".join(lines[:at + 1] + lines[at:])
-    else:
-        at = data.draw(st.integers(0, len(VALID)))
-        mutated = VALID[:at] + data.draw(st.sampled_from([b'"', b",", b"\n", b"\r", b"\x00", b"\xff", b"-",
-                                                          b"\xef\xbb\xbf"])) + VALID[at:]
+    mutated = mutate(data, VALID, [b'"', b",", b"\n", b"\r", b"\x00", b"\xff", b"-", b"\xef\xbb\xbf"])
     outcome(mutated, BUILTIN_PROFILES["generic"])

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from sources.bank_files.model import StatementError
 from sources.bank_files.mt940 import identify, parse
+from tests.sources.bank_files.mutations import mutate
 
 OURS = "NL91ABNA0417164300"
 HEAD = [":20:STMT1", f":25:{OURS}", ":28C:00012/001", ":60F:C260301EUR100,00"]
@@ -502,22 +503,7 @@ def test_arbitrary_bytes_parse_or_raise_statement_error(data):
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_mutated_valid_file_parses_or_raises_statement_error(data):
-    lines = VALID.split(b"\r\n")
-    mutation = data.draw(st.sampled_from(["truncate", "flip", "delete", "duplicate", "insert"]))
-    if mutation == "truncate":
-        mutated = VALID[:data.draw(st.integers(0, len(VALID)))]
-    elif mutation == "flip":
-        position = data.draw(st.integers(0, len(VALID) - 1))
-        mutated = VALID[:position] + bytes([data.draw(st.integers(0, 255))]) + VALID[position + 1:]
-    else:
-        index = data.draw(st.integers(0, len(lines) - 1))
-        if mutation == "delete":
-            del lines[index]
-        elif mutation == "duplicate":
-            lines.insert(index, lines[index])
-        else:
-            lines.insert(index, data.draw(st.sampled_from([b":61:", b":86:", b"-", b"-}", b"{4:", b":62F:", b":20:"])))
-        mutated = b"\r\n".join(lines)
+    mutated = mutate(data, VALID, [b":61:", b":86:", b"-", b"-}", b"{4:", b":62F:", b":20:", b"\r\n:61:"], b"\r\n")
     try:
         parse(mutated, "fuzz.sta")
     except StatementError:

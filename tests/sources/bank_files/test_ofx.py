@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from sources.bank_files.model import StatementError
 from sources.bank_files.ofx import identify, parse
+from tests.sources.bank_files.mutations import mutate
 
 SGML_HEADER = (b"OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\nSECURITY:NONE\nENCODING:USASCII\nCHARSET:1252\n"
                b"COMPRESSION:NONE\nOLDFILEUID:NONE\nNEWFILEUID:NONE\n\n")
@@ -425,21 +426,5 @@ def test_arbitrary_bytes_parse_or_raise_statement_error(data):
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_mutated_valid_file_parses_or_raises_statement_error(data):
-    lines = VALID.split(b"\n")
-    kind = data.draw(st.sampled_from(["truncate", "flip", "delete", "duplicate", "insert"]))
-    if kind == "truncate":
-        mutated = VALID[:data.draw(st.integers(0, len(VALID)))]
-    elif kind == "flip":
-        at = data.draw(st.integers(0, len(VALID) - 1))
-        mutated = VALID[:at] + bytes([data.draw(st.integers(0, 255))]) + VALID[at + 1:]
-    elif kind == "delete":
-        at = data.draw(st.integers(0, len(lines) - 1))
-        mutated = b"\n".join(lines[:at] + lines[at + 1:])
-    elif kind == "duplicate":
-        at = data.draw(st.integers(0, len(lines) - 1))
-        mutated = b"\n".join(lines[:at + 1] + lines[at:])
-    else:
-        at = data.draw(st.integers(0, len(VALID)))
-        mutated = VALID[:at] + data.draw(st.sampled_from([b"<", b">", b"</STMTRS>", b"<STMTTRN>", b"<!--", b"&#x",
-                                                          b"<BR/>", b"\xff"])) + VALID[at:]
+    mutated = mutate(data, VALID, [b"<", b">", b"</STMTRS>", b"<STMTTRN>", b"<!--", b"&#x", b"<BR/>", b"\xff"])
     outcome(mutated)

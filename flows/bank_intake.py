@@ -110,12 +110,10 @@ def _store_error(exc: BaseException):
 def stage_bank_files(con, source_name: str, intake: BankIntake, *, run_id: str, now: datetime) -> None:
     """raw_<source>.statement / bank_line -> bank_statement / bank_line (what is not stored yet)."""
     from warehouse.bank_statements import store_statements
-    from warehouse.db import query
+    from warehouse.db import query, table_exists
 
     raw = f"raw_{source_name}"
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
-                                        [raw]).fetchall()}
-    if "statement" not in tables:
+    if not table_exists(con, raw, "statement"):
         return
     statements = query(con, f"""
         SELECT s.* FROM {raw}.statement s
@@ -125,7 +123,7 @@ def stage_bank_files(con, source_name: str, intake: BankIntake, *, run_id: str, 
         return
     ids = [i for row in statements["line_ids"].to_list() for i in _ids(row)]
     lines = query(con, f"SELECT * FROM {raw}.bank_line WHERE bank_line_id IN (SELECT unnest(?::VARCHAR[]))",
-                  [ids]) if "bank_line" in tables else pl.DataFrame()
+                  [ids]) if table_exists(con, raw, "bank_line") else pl.DataFrame()
     line_rows = {r["bank_line_id"]: r for r in lines.iter_rows(named=True)}
     for file_name, group in statements.group_by("file_name", maintain_order=True):
         statement_rows = [{**r, "line_ids": _ids(r["line_ids"])} for r in group.iter_rows(named=True)]

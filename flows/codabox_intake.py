@@ -44,19 +44,15 @@ def load_codabox(tenant: Tenant, source_name: str, settings: CodaboxSource, inta
         intake.quarantined.append((f"{source_name}:{document}", reason))
 
 
-def _tables(con, schema: str) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
-                                      [schema]).fetchall()}
-
-
 def stage_codabox(con, tenant: Tenant, source_name: str, settings: CodaboxSource, intake: BankIntake, *,
                   run_id: str, now: datetime) -> None:
+    from warehouse.db import table_exists
+
     raw = f"raw_{source_name}"
-    tables = _tables(con, raw)
-    if "document" in tables:
+    if table_exists(con, raw, "document"):
         _stage_coda(con, tenant, source_name, raw, intake, run_id=run_id, now=now)
         _stage_invoices(con, tenant, source_name, raw, intake, run_id=run_id, now=now)
-    if "soda_line" in tables:
+    if table_exists(con, raw, "soda_line"):
         _stage_soda(con, tenant, source_name, settings, raw, intake, run_id=run_id, now=now)
 
 

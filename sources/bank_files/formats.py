@@ -15,21 +15,14 @@ from pathlib import Path
 from sources.bank_files.model import Statement, StatementError
 from sources.bank_files.text import cyclic_gc_paused
 
-# name -> (module, parse function). Order matters for auto-detection: the XML dialects
-# first (they are unambiguous), the line formats after.
-PARSERS: dict[str, tuple[str, str]] = {
-    "camt053": ("sources.bank_files.camt", "parse_camt053"),
-    "camt054": ("sources.bank_files.camt", "parse_camt054"),
-    "ofx": ("sources.bank_files.ofx", "parse"),
-    "coda": ("sources.bank_files.coda", "parse"),
-    "mt940": ("sources.bank_files.mt940", "parse"),
-}
-IDENTIFIERS: dict[str, tuple[str, str]] = {
-    "camt053": ("sources.bank_files.camt", "identify_camt053"),
-    "camt054": ("sources.bank_files.camt", "identify_camt054"),
-    "ofx": ("sources.bank_files.ofx", "identify"),
-    "coda": ("sources.bank_files.coda", "identify"),
-    "mt940": ("sources.bank_files.mt940", "identify"),
+# name -> (module, parse function, identify function). Order matters for auto-detection: the XML
+# dialects first (they are unambiguous), the line formats after.
+PARSERS: dict[str, tuple[str, str, str]] = {
+    "camt053": ("sources.bank_files.camt", "parse_camt053", "identify_camt053"),
+    "camt054": ("sources.bank_files.camt", "parse_camt054", "identify_camt054"),
+    "ofx": ("sources.bank_files.ofx", "parse", "identify"),
+    "coda": ("sources.bank_files.coda", "parse", "identify"),
+    "mt940": ("sources.bank_files.mt940", "parse", "identify"),
 }
 FORMAT_NAMES = ("auto", *PARSERS, "csv")
 HEAD_BYTES = 4096
@@ -42,8 +35,8 @@ def _function(module: str, name: str) -> Callable:
 def detect(data: bytes, file: str) -> str:
     """The format of a file from its first bytes; an error if none claims it."""
     head = data[:HEAD_BYTES]
-    for name, (module, function) in IDENTIFIERS.items():
-        if _function(module, function)(head):
+    for name, (module, _, identify) in PARSERS.items():
+        if _function(module, identify)(head):
             return name
     raise StatementError(file, 1, "not a statement format ledgerflow recognises "
                                   "(coda, camt053, camt054, mt940, ofx); bank CSV needs --format csv --profile NAME")
@@ -63,7 +56,7 @@ def parse_bytes(data: bytes, file: str, fmt: str = "auto", profile=None) -> tupl
     if fmt not in PARSERS:
         raise StatementError(file, None, f"unknown format {fmt!r}; expected one of {', '.join(FORMAT_NAMES)}")
     with cyclic_gc_paused():
-        return fmt, _function(*PARSERS[fmt])(data, file)
+        return fmt, _function(*PARSERS[fmt][:2])(data, file)
 
 
 def parse_file(path: Path, fmt: str = "auto", profile=None, *, name: str | None = None) -> tuple[str, list[Statement]]:

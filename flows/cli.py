@@ -273,6 +273,33 @@ def reconcile_decide(
         raise typer.Exit(EXIT_INPUT)
 
 
+@app.command("export")
+def export_command(
+    format: Annotated[str, typer.Argument(help="csv, fec, datev, saft-no, xaf, sie4 (see the README's format table).")],
+    out: Annotated[Path, typer.Option(help="Folder the export files are written to.")],
+    company: Annotated[Path, typer.Option(help="COMPANY.toml (or a tenant file): legal entity, chart, VAT codes.")],
+    period: Annotated[str, typer.Option(help="YYYY-MM-DD..YYYY-MM-DD, both days included.")],
+    journal: Annotated[Optional[Path], typer.Option(help="JOURNAL.csv: one row per journal line.")] = None,
+    invoices: Annotated[Optional[Path], typer.Option(help="INVOICES.csv for e-invoice formats (ubl, facturx).")]
+    = None,
+    opening: Annotated[Optional[Path], typer.Option(
+        help="OPENING.csv (account,opening_debit,opening_credit) for SAF-T, XAF and SIE.")] = None,
+) -> None:
+    """Write a regional export file from a journal (INTERFACES §3). Exit 2, nothing written, if refused."""
+    from flows.export_files import ExportProblem, export_files
+
+    if invoices is not None:
+        _fail(f"format {format!r}: e-invoice formats (--invoices) are not written yet; ledger formats take --journal")
+    if journal is None:
+        _fail("--journal JOURNAL.csv is required for ledger formats")
+    try:
+        paths = export_files(format, journal, company, period, out, opening)
+    except ExportProblem as exc:
+        _fail(str(exc))
+    for path in paths:
+        print(path)
+
+
 @statements_app.command("parse")
 def statements_parse(
     files: Annotated[list[Path], typer.Argument(help="Statement files to read (never moved or changed).")],

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas.bank_csv import BankCsvProfile
+from schemas.company import Account, Company
 from schemas.currencies import ISO_4217
 from schemas.notify import NotifySettings
 
@@ -33,20 +34,6 @@ class ConfigError(ValueError):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Account(_Model):
-    number: str = Field(min_length=1)
-    name: str
-    type: Literal["asset", "liability", "equity", "income", "expense"]
-    standard_account: str | None = None
-
-
-class VatCode(_Model):
-    code: str = Field(min_length=1)
-    rate: Decimal = Field(ge=0, le=100, decimal_places=2)
-    account: str
-    standard_code: str | None = None
 
 
 class RevenueMapping(_Model):
@@ -194,27 +181,17 @@ class Reconciliation(_Model):
     accounts: ReconAccounts
 
 
-class Tenant(_Model):
+class Tenant(Company):
+    """A tenant file: COMPANY.toml's keys (``Company``) plus time, sources, mapping, destinations."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
-    name: str
-    vat_id: str | None = None
-    registration_id: str | None = None
-    country: str = Field(pattern=r"^[A-Z]{2}$")
-    currency: str
-    street: str | None = None
-    city: str | None = None
-    postcode: str | None = None
-    fiscal_year_start: str = Field(default="01-01", pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
-    chart: str | None = None
-    contact_name: str | None = None
-    contact_phone: str | None = None
-    contact_email: str | None = None
     timezone: str
     business_day_cutoff: time = time(4, 0)
     data_dir: str
     closed_through: date | None = None  # books closed: corrections are dated after this
     accounts: list[Account]
-    vat_codes: list[VatCode] = []
     mapping: Mapping
     sources: dict[str, Source] = {}
     destinations: dict[str, Destination] = {}
@@ -249,14 +226,6 @@ class Tenant(_Model):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
-
-    @property
-    def account_names(self) -> dict[str, str]:
-        return {account.number: account.name for account in self.accounts}
-
-    @property
-    def vat_by_code(self) -> dict[str, VatCode]:
-        return {vat.code: vat for vat in self.vat_codes}
 
     def data_path(self) -> Path:
         path = Path(os.path.expanduser(self.data_dir))

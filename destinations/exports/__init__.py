@@ -1,5 +1,36 @@
-"""Export file formats, one module each, registered in ``FORMATS``."""
+"""Export file formats, one module each, registered here (the only place).
 
-from destinations.exports import journal_csv
+A ledger format module offers ``NAME`` and ``write(export: LedgerExport) -> list[tuple[str, bytes]]``
+(see ``destinations.exports.ledger``). Modules are imported when used, so the CLI stays fast.
+"""
 
-FORMATS = {"csv": journal_csv}
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+LEDGER_FORMATS: dict[str, str] = {
+    "csv": "destinations.exports.journal_csv",
+    "fec": "destinations.exports.fec",
+    "sie4": "destinations.exports.sie4",
+    "datev": "destinations.exports.datev",
+    "saft-no": "destinations.exports.saft_no",
+    "xaf": "destinations.exports.xaf",
+}
+
+
+def ledger_format(name: str) -> ModuleType | None:
+    """The module writing ``name``, or None when ledgerflow has no such format (yet)."""
+    module = LEDGER_FORMATS.get(name)
+    if module is None:
+        return None
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+
+
+def available() -> list[str]:
+    return [name for name in LEDGER_FORMATS if ledger_format(name) is not None]

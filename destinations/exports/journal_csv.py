@@ -57,3 +57,12 @@ def manifest(*, tenant: str, system_id: str, batch_id: str, period_kind: str, pe
         "entry_ids": lines.get_column("entry_id").unique(maintain_order=True).to_list() if lines.height else [],
     }
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+NAME = "csv"
+
+
+def write(export) -> list[tuple[str, bytes]]:
+    """``ledgerflow export csv``: JOURNAL.csv itself, for the period (``journal-<start>_<end>.csv``)."""
+    lines = export.journal
+    return [(f"journal-{export.period_start}_{export.period_end}.csv", render(lines))]

@@ -1,0 +1,60 @@
+"""``ledgerflow export FORMAT``: JOURNAL.csv (+ COMPANY.toml, OPENING.csv) to a regional export
+file (INTERFACES §3). Pure and offline. Everything is checked and every file rendered before
+anything is written, so a refusal (exit 2) leaves nothing behind; files are written to a
+temporary name and renamed."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+from destinations.delivery.local import publish
+from destinations.exports import LEDGER_FORMATS, available, ledger_format
+from destinations.exports.ledger import ExportRefused, LedgerExport, generated_at, read_journal, read_opening
+from schemas.company import CompanyError, load_company
+from sources.recon_csv import InputError
+
+__all__ = ["ExportProblem", "export_files", "parse_period"]
+
+
+class ExportProblem(ValueError):
+    """Input, configuration or data the format cannot carry; nothing was written."""
+
+
+def parse_period(text: str) -> tuple[date, date]:
+    match = re.fullmatch(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\.\.([0-9]{4}-[0-9]{2}-[0-9]{2})", text.strip())
+    try:
+        start, end = (date.fromisoformat(match.group(1)), date.fromisoformat(match.group(2))) if match else (None,
+                                                                                                             None)
+    except ValueError:
+        start = end = None
+    if start is None or end is None or end < start:
+        raise ExportProblem(f"--period {text!r}: expected YYYY-MM-DD..YYYY-MM-DD, the first day not after the last")
+    return start, end
+
+
+def export_files(fmt: str, journal: Path, company: Path, period: str, out: Path,
+                 opening: Path | None = None) -> list[Path]:
+    module = ledger_format(fmt)
+    if module is None:
+        known = ", ".join(available())
+        what = "is not written yet" if fmt in LEDGER_FORMATS else "is not an export format"
+        raise ExportProblem(f"format {fmt!r} {what}; available: {known}")
+    start, end = parse_period(period)
+    try:
+        settings = load_company(company)
+        lines = read_journal(journal, start, end)
+        openings = read_opening(opening)
+    except (CompanyError, InputError) as exc:
+        raise ExportProblem(str(exc)) from None
+    other = lines.filter(lines["currency"] != settings.currency)
+    if other.height:
+        row = other.row(0, named=True)
+        raise ExportProblem(f"{journal}: entry {row['entry_id']}: currency {row['currency']} is not the company "
+                            f"currency {settings.currency}")
+    try:
+        files = module.write(LedgerExport(settings, start, end, lines, openings, generated_at(end)))
+    except ExportRefused as exc:
+        raise ExportProblem(f"{fmt}: {exc}") from None
+    return [publish(out, name, content).path for name, content in files]

@@ -1,0 +1,74 @@
+"""`ledgerflow export` as a user runs it (INTERFACES §3): what it writes and prints, and every
+refusal (exit 2, nothing written)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import ledgerflow
+
+HEADER = ("entry_id,journal_code,entry_date,account,account_name,partner_id,partner_name,description,debit,credit,"
+          "currency,vat_code,document_ref\n")
+SALE = ("E1,VT,2026-03-14,411000,Clients,C1,Nordic Travel AB,Facture FA-1,120.00,0.00,EUR,,FA-1\n"
+        "E1,VT,2026-03-14,706100,Hébergement,,,Facture FA-1,0.00,100.00,EUR,V20,FA-1\n"
+        "E1,VT,2026-03-14,445712,TVA collectée,,,Facture FA-1,0.00,20.00,EUR,V20,FA-1\n")
+COMPANY = '''name = "Hôtel du Lac SARL"
+vat_id = "FR40303265045"
+registration_id = "303265045"
+country = "FR"
+currency = "EUR"
+'''
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "company.toml").write_text(COMPANY, encoding="utf-8")
+    return tmp_path
+
+
+def export(folder: Path, journal: str, *extra: str, period: str = "2026-03-01..2026-03-31", fmt: str = "csv"):
+    (folder / "journal.csv").write_text(HEADER + journal, encoding="utf-8")
+    return ledgerflow("export", fmt, "--journal", str(folder / "journal.csv"), "--company",
+                      str(folder / "company.toml"), "--period", period, "--out", str(folder / "out"), *extra)
+
+
+def test_csv_export_writes_the_journal_of_the_period_and_prints_its_path(files):
+    done = export(files, SALE)
+    assert done.returncode == 0, done.stderr
+    path = Path(done.stdout.strip())
+    assert path == files / "out" / "journal-2026-03-01_2026-03-31.csv"
+    assert path.read_bytes().count(b"\r\n") == 4 and "Hébergement" in path.read_text(encoding="utf-8")
+
+
+def test_a_rerun_writes_the_same_bytes(files):
+    first = Path(export(files, SALE).stdout.strip()).read_bytes()
+    assert Path(export(files, SALE).stdout.strip()).read_bytes() == first
+
+
+@pytest.mark.parametrize(("journal", "message"), [
+    (SALE.replace("0.00,20.00", "0.00,21.00"), "entry E1 does not balance"),
+    (SALE.replace("2026-03-14", "2026-04-01"), "outside the period 2026-03-01..2026-03-31"),
+    (SALE.replace("120.00,0.00", "120.00,5.00"), "exactly one of debit and credit"),
+    (SALE.replace("120.00,0.00", "-120.00,0.00"), "non-negative"),
+    (SALE.replace("120.00", "120.005"), "column debit"),
+    (SALE.replace(",EUR,", ",USD,"), "is not the company currency EUR"),
+    (SALE.replace("E1,VT,2026-03-14,445712", "E1,VT,2026-03-15,445712"), "more than one date"),
+])
+def test_a_journal_the_export_cannot_take_is_refused_and_nothing_written(files, journal, message):
+    done = export(files, journal)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (files / "out").exists()
+
+
+def test_an_unknown_format_or_a_bad_period_is_named(files):
+    assert "'nope' is not an export format" in export(files, SALE, fmt="nope").stderr
+    done = export(files, SALE, period="2026-03-31..2026-03-01")
+    assert done.returncode == 2 and "--period" in done.stderr
+
+
+def test_a_company_file_missing_a_required_key_is_named(files):
+    (files / "company.toml").write_text(COMPANY.replace('currency = "EUR"\n', ""), encoding="utf-8")
+    done = export(files, SALE)
+    assert done.returncode == 2 and "currency" in done.stderr

@@ -83,8 +83,8 @@ class DemoPmsSource(_Model):
         return self.history_start + timedelta(days=self.history_days - 1)
 
 
-class SftpInbox(_Model):
-    """A folder on an sFTP server where the bank (or a hub) drops statement files."""
+class SftpServer(_Model):
+    """How to reach an sFTP server: its pinned host key, and where the secrets are."""
 
     host: str
     port: int = Field(default=22, ge=1, le=65535)
@@ -95,9 +95,14 @@ class SftpInbox(_Model):
                                   r" [A-Za-z0-9+/=]+$")
     password_env: str | None = None  # name of the environment variable holding the password
     private_key_env: str | None = None  # name of the variable holding a private key file's path (or the key)
+    timeout_seconds: float = Field(default=30.0, gt=0)  # not money
+
+
+class SftpInbox(SftpServer):
+    """A folder on an sFTP server where the bank (or a hub) drops statement files."""
+
     quarantine_dir: str = "quarantine"  # remote folder (relative to remote_dir) bad files are moved to
     archive_dir: str = "processed"  # remote folder loaded files are moved to
-    timeout_seconds: float = Field(default=30.0, gt=0)  # not money
 
 
 class BankFilesSource(_Model):

@@ -5,17 +5,12 @@ Both offer the same three calls: ``names()`` (files waiting, sorted), ``read(nam
 with a path separator, ``..`` or a leading dot is skipped, so nothing outside the folder is
 ever read or moved.
 
-sFTP: the server's host key is pinned in the tenant file and any other key is refused
-(no trust on first use); the password or private key comes from an environment variable
-named in the tenant file, never from the file itself.
+sFTP connections (pinned host key, secrets from environment variables) are ``sources.sftp``'s.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import fnmatch
-import os
 import shutil
 import time
 from pathlib import Path, PurePosixPath
@@ -101,31 +96,6 @@ class FolderStore:
         self.close()
 
 
-def _secret(variable: str | None, what: str) -> str | None:
-    if variable is None:
-        return None
-    value = os.environ.get(variable)
-    if not value:
-        raise StoreError(f"{what}: environment variable {variable} is not set")
-    return value
-
-
-def _private_key(text: str):
-    import io
-
-    import paramiko
-
-    source = Path(text) if "\n" not in text and Path(text).is_file() else None
-    for key_class in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
-        try:
-            if source is not None:
-                return key_class.from_private_key_file(str(source))
-            return key_class.from_private_key(io.StringIO(text))
-        except paramiko.SSHException:
-            continue
-    raise StoreError("the private key could not be read (ed25519, ECDSA or RSA, without passphrase)")
-
-
 class SftpStore:
     def __init__(self, settings: SftpInbox, pattern: str = "*", settle_seconds: int = 0):
         self.settings = settings
@@ -136,42 +106,13 @@ class SftpStore:
         self._sftp = None
 
     def _connect(self):
-        if self._sftp is not None:
-            return self._sftp
-        import paramiko
+        if self._sftp is None:
+            from sources.sftp import SftpError, connect
 
-        s = self.settings
-        key_type, key_text = s.host_key.split(" ", 1)
-        client = paramiko.SSHClient()
-        try:
-            pinned = paramiko.PKey.from_type_string(key_type, base64.b64decode(key_text, validate=True))
-        except (ValueError, binascii.Error, paramiko.SSHException) as exc:
-            raise StoreError(f"{self.label}: the pinned host_key cannot be read: {exc}") from None
-        host = s.host if s.port == 22 else f"[{s.host}]:{s.port}"
-        client.get_host_keys().add(host, key_type, pinned)
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        password = _secret(s.password_env, f"{self.label} password")
-        key_text_env = _secret(s.private_key_env, f"{self.label} private key")
-        try:
-            client.connect(s.host, port=s.port, username=s.username, password=password,
-                           pkey=_private_key(key_text_env) if key_text_env else None, timeout=s.timeout_seconds,
-                           banner_timeout=s.timeout_seconds, auth_timeout=s.timeout_seconds,
-                           allow_agent=False, look_for_keys=False)
-        except paramiko.BadHostKeyException:
-            client.close()
-            raise StoreError(f"{self.label}: the server's host key is not the pinned one; refusing to connect "
-                             "(if the bank changed its key, confirm the new one and update host_key)") from None
-        except paramiko.SSHException as exc:
-            client.close()
-            message = str(exc)
-            if "not found in known_hosts" in message:
-                message = "the server's host key is not the pinned one"
-            raise StoreError(f"{self.label}: {message}") from None
-        except OSError as exc:
-            client.close()
-            raise StoreError(f"{self.label}: cannot connect: {exc.strerror or exc}") from None
-        self._client = client
-        self._sftp = client.open_sftp()
+            try:
+                self._client, self._sftp = connect(self.settings, self.label)
+            except SftpError as exc:
+                raise StoreError(str(exc)) from None
         return self._sftp
 
     def _path(self, *parts: str) -> str:

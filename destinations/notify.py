@@ -329,10 +329,24 @@ def email_message(settings: NotifySettings, alert: Alert, *, now: datetime | Non
 
 def _send_mail(settings: NotifySettings, mail: _Mail, alert: Alert, sleep: Callable[[float], None],
                attempts: int) -> tuple[bool, str]:
-    message = email_message(settings, alert)
+    return _send_message(settings, mail, email_message(settings, alert), sleep, attempts)
+
+
+def _send_message(settings: NotifySettings, mail: _Mail, message: EmailMessage, sleep: Callable[[float], None],
+                  attempts: int) -> tuple[bool, str]:
     context = ssl.create_default_context()  # honours SSL_CERT_FILE for a private CA
     return _with_retries(lambda: _smtp_attempt(settings, mail, message, context), what="e-mail",
                          attempts=attempts, sleep=sleep, secrets=mail.secrets)
+
+
+def send_email(settings: NotifySettings, message: EmailMessage, *, env: Mapping[str, str] | None = None,
+               sleep: Callable[[float], None] = time.sleep, attempts: int = 4) -> Delivery:
+    """Send a ready message (e.g. export files as attachments) to ``settings.email_to`` over the same
+    SMTP path as alerts: STARTTLS or SSL, login from environment variables, retries on 4xx and network
+    trouble. Raises ``NotifyConfigError`` when the settings cannot work; never for a failed delivery."""
+    mail = _mail_of(settings, os.environ if env is None else env)
+    return _guarded("email", ", ".join(settings.email_to), mail.secrets,
+                    lambda: _send_message(settings, mail, message, sleep, attempts))
 
 
 def _open_smtp(settings: NotifySettings, context: ssl.SSLContext) -> smtplib.SMTP:

@@ -72,3 +72,36 @@ def test_a_company_file_missing_a_required_key_is_named(files):
     (files / "company.toml").write_text(COMPANY.replace('currency = "EUR"\n', ""), encoding="utf-8")
     done = export(files, SALE)
     assert done.returncode == 2 and "currency" in done.stderr
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+CASES = [("fec", "hotel_march"), ("sie4", "hotel_march"), ("datev", "hotel_month"), ("saft-no", "hotel"),
+         ("xaf", "hotel")]
+
+
+def month_of(journal: Path) -> str:
+    import calendar
+    import csv
+    from datetime import date
+
+    with journal.open(encoding="utf-8") as handle:
+        first = min(date.fromisoformat(row["entry_date"]) for row in csv.DictReader(handle))
+    last = calendar.monthrange(first.year, first.month)[1]
+    return f"{first:%Y-%m}-01..{first:%Y-%m}-{last:02d}"
+
+
+@pytest.mark.parametrize(("fmt", "case"), CASES)
+def test_every_ledger_format_through_the_command_passes_its_validator(shared_dir, tmp_path, fmt, case, monkeypatch):
+    import subprocess
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    journal = GOLDEN / fmt / f"{case}.journal.csv"
+    opening = GOLDEN / fmt / f"{case}.opening.csv"
+    done = ledgerflow("export", fmt, "--journal", str(journal), "--company", str(GOLDEN / fmt / f"{case}.company.toml"),
+                      "--period", month_of(journal), "--out", str(tmp_path / "out"),
+                      *(["--opening", str(opening)] if opening.exists() else []))
+    assert done.returncode == 0, done.stderr
+    (written,) = [Path(line) for line in done.stdout.splitlines()]
+    checked = subprocess.run([str(shared_dir / "validators" / "validate"), fmt, str(written)], capture_output=True,
+                             text=True, timeout=600)
+    assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]

@@ -79,6 +79,9 @@ _ARTICLE_PATTERN = "^(?:(?:" + "|".join(LEADING_ARTICLES) + ") )+"  # all of the
 
 _NON_ALNUM_RE = re.compile(_NON_ALNUM)
 _LEGAL_RE = re.compile(_LEGAL_PATTERN)
+# Removing a legal form can join two words into another ("S AS A" -> "S A"): removal repeats, at most
+# this often (real names need one pass; the bound keeps the Polars expression finite).
+LEGAL_PASSES = 4
 _ARTICLE_RE = re.compile(_ARTICLE_PATTERN)
 _SPACES_RE = re.compile(" +")
 
@@ -134,7 +137,12 @@ def _forms(text: str) -> tuple[str, str, str]:
     plain = _NON_ALNUM_RE.sub(" ", text.upper()).strip(" ")
     if not plain:
         return "", "", ""
-    core = _SPACES_RE.sub(" ", _LEGAL_RE.sub(" ", f" {plain.replace(' ', '  ')} ")).strip(" ")
+    core = plain
+    for _ in range(LEGAL_PASSES):  # removing "AS" from "S AS A" leaves "S A", a legal form again
+        removed = _SPACES_RE.sub(" ", _LEGAL_RE.sub(" ", f" {core.replace(' ', '  ')} ")).strip(" ")
+        if removed == core:
+            break
+        core = removed
     if not core or core in LEADING_ARTICLES:  # only legal forms and articles: keep them all
         return plain, plain, plain
     return plain, core, _ARTICLE_RE.sub("", core, count=1)
@@ -189,8 +197,10 @@ def normalise_name_expr(expr: pl.Expr) -> pl.Expr:
     )
     plain = text.str.replace_all(_NON_ALNUM, " ").str.strip_chars(" ")
     field_plain, field_core = pl.field("plain"), pl.field("core")
-    padded = pl.concat_str([pl.lit(" "), field_plain.str.replace_all(" ", "  ", literal=True), pl.lit(" ")])
-    core = padded.str.replace_all(_LEGAL_PATTERN, " ").str.replace_all(" +", " ").str.strip_chars(" ")
+    core = field_plain
+    for _ in range(LEGAL_PASSES):  # the same passes as the Python function (each a no-op once nothing is left)
+        padded = pl.concat_str([pl.lit(" "), core.str.replace_all(" ", "  ", literal=True), pl.lit(" ")])
+        core = padded.str.replace_all(_LEGAL_PATTERN, " ").str.replace_all(" +", " ").str.strip_chars(" ")
     only_forms = (field_core == "") | field_core.is_in(LEADING_ARTICLES)
     name = pl.when(only_forms).then(field_plain).otherwise(field_core.str.replace(_ARTICLE_PATTERN, ""))
     out = (

@@ -2,8 +2,8 @@
 
 import sys
 
-from bench import backfill, journal, recon, statements
+from bench import backfill, exports, journal, recon, statements
 
 if __name__ == "__main__":
-    for bench in (journal, backfill, recon, statements):
+    for bench in (journal, backfill, recon, statements, exports):
         bench.main(sys.argv[1:])

@@ -44,3 +44,12 @@ def test_statements_smoke_size_parses_every_format():
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert KEYS <= set(line) and line["bench"] == "statements" and line["size"] == 20_000
     assert line["rows_per_s"] > 0 and line["mt940_entries_per_s"] > 0 and line["coda_entries_per_s"] > 0
+
+
+def test_exports_smoke_size_writes_every_ledger_format():
+    done = subprocess.run([sys.executable, "-m", "bench.exports", "--size", "smoke"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert KEYS <= set(line) and line["bench"] == "exports"
+    assert set(line["seconds_per_format"]) == {"csv", "fec", "datev", "saft-no", "xaf", "sie4"}

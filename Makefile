@@ -30,6 +30,14 @@ system-deps:
 	    (apt-get update -qq && apt-get install -y -qq openssh-server >/dev/null); \
 	  else echo "note: sshd is missing and cannot be installed here: the sFTP tests will skip"; fi; \
 	fi
+	@# hledger checks the hledger export; bean-check (beancount, kept out of the project's own
+	@# environment) checks the beancount export.
+	@if ! command -v hledger >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -qq hledger >/dev/null || (apt-get update -qq && apt-get install -y -qq hledger >/dev/null); \
+	fi
+	@if ! command -v bean-check >/dev/null 2>&1 && [ ! -x .tools/bin/bean-check ]; then \
+	  $(UV) venv --quiet .tools && $(UV) pip install --quiet --python .tools/bin/python "beancount==3.2.3"; \
+	fi
 
 test: setup system-deps
 	$(UV) run --frozen ruff check .
@@ -43,4 +51,4 @@ golden: setup
 	@git status --short tests/golden
 
 clean:
-	rm -rf ledgerflow-demo var .pytest_cache bench/.data
+	rm -rf ledgerflow-demo var .pytest_cache bench/.data .tools

@@ -36,9 +36,10 @@ def parse_period(text: str) -> tuple[date, date]:
 
 def export_files(fmt: str, journal: Path, company: Path, period: str, out: Path,
                  opening: Path | None = None) -> list[Path]:
-    module = ledger_format(fmt)
-    if module is None:
-        known = ", ".join(available())
+    template = fmt.removeprefix("template:") if fmt.startswith("template:") else None
+    module = None if template is not None else ledger_format(fmt)
+    if module is None and template is None:
+        known = ", ".join([*available(), "template:<name>"])
         what = "is not written yet" if fmt in LEDGER_FORMATS else "is not an export format"
         raise ExportProblem(f"format {fmt!r} {what}; available: {known}")
     start, end = parse_period(period)
@@ -54,7 +55,13 @@ def export_files(fmt: str, journal: Path, company: Path, period: str, out: Path,
         raise ExportProblem(f"{journal}: entry {row['entry_id']}: currency {row['currency']} is not the company "
                             f"currency {settings.currency}")
     try:
-        files = module.write(LedgerExport(settings, start, end, lines, openings, generated_at(end)))
+        export = LedgerExport(settings, start, end, lines, openings, generated_at(end))
+        if template is not None:
+            from destinations.exports.templates import write_template
+
+            files = write_template(template, export)
+        else:
+            files = module.write(export)
     except ExportRefused as exc:
         raise ExportProblem(f"{fmt}: {exc}") from None
     return [publish(out, name, content).path for name, content in files]

@@ -105,3 +105,21 @@ def test_every_ledger_format_through_the_command_passes_its_validator(shared_dir
     checked = subprocess.run([str(shared_dir / "validators" / "validate"), fmt, str(written)], capture_output=True,
                              text=True, timeout=600)
     assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
+
+
+def test_an_import_template_is_a_format_too(files):
+    done = export(files, SALE, fmt="template:xero-manual-journal")
+    assert done.returncode == 0, done.stderr
+    assert "*Narration" in Path(done.stdout.strip()).read_text(encoding="utf-8")
+    unknown = export(files, SALE, fmt="template:nope")
+    assert unknown.returncode == 2 and "xero-manual-journal" in unknown.stderr
+
+
+@pytest.mark.parametrize("fmt", ["beancount", "hledger"])
+def test_plain_text_journals_are_formats_of_the_command(tmp_path, fmt):
+    case = GOLDEN / fmt / "hotel_march"
+    done = ledgerflow("export", fmt, "--journal", f"{case}.journal.csv", "--company", f"{case}.company.toml",
+                      "--period", "2026-03-01..2026-03-31", "--opening", f"{case}.opening.csv",
+                      "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()).read_bytes() == (GOLDEN / fmt / "hotel_march.out").read_bytes()

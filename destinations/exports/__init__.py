@@ -16,6 +16,8 @@ LEDGER_FORMATS: dict[str, str] = {
     "datev": "destinations.exports.datev",
     "saft-no": "destinations.exports.saft_no",
     "xaf": "destinations.exports.xaf",
+    "beancount": "destinations.exports.beancount",
+    "hledger": "destinations.exports.hledger",
 }
 
 

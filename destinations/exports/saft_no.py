@@ -21,9 +21,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from importlib import metadata
 
 from destinations.exports.ledger import ExportRefused, LedgerExport
+from destinations.exports.xml_parts import add, checked_text, software_version
 from schemas.company import Account, Company
 from schemas.money import format_money, round_money
 
@@ -33,7 +33,6 @@ SOFTWARE = "ledgerflow"
 ZERO = Decimal(0)
 
 # XML 1.0 (§2.2 Char) cannot carry other code points at all, not even as character references.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # The XSD's text types: SAFcodeType 9, SAFshorttextType 18, SAFmiddle1textType 35, SAFmiddle2textType 70,
 # SAFlongtextType 256 characters.
 CODE, SHORT, MIDDLE1, MIDDLE2, LONG = 9, 18, 35, 70, 256
@@ -41,29 +40,10 @@ CODE, SHORT, MIDDLE1, MIDDLE2, LONG = 9, 18, 35, 70, 256
 _STANDARD_TAX_CODE = re.compile(r"^[0-9anAN]{1,2}$")
 
 
-def software_version() -> str:
-    try:
-        return metadata.version("ledgerflow")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
-def text(value: object, limit: int, where: str, name: str) -> str:
-    """``value`` as element text, refused when XML cannot carry it or it exceeds the XSD's length."""
-    result = "" if value is None else str(value)
-    bad = _NOT_XML.search(result)
-    if bad:
-        raise ExportRefused(f"{where}: {name} {result!r} contains {bad.group()!r}, which XML 1.0 cannot carry")
-    if len(result) > limit:
-        raise ExportRefused(f"{where}: {name} {result!r} has {len(result)} characters; SAF-T NO allows {limit}")
-    return result
 
 
-def add(parent: ET.Element, tag: str, value: str | None = None) -> ET.Element:
-    element = ET.SubElement(parent, tag)
-    if value is not None:
-        element.text = value
-    return element
 
 
 def fiscal_period(company: Company, day: date) -> tuple[int, int]:
@@ -320,3 +300,7 @@ def write(export: LedgerExport) -> list[tuple[str, bytes]]:
     master_files(root, export, ledger)
     ledger_entries(root, export, ledger)
     return [(name, serialise(root))]
+
+
+def text(value: object, limit: int, where: str, name: str) -> str:
+    return checked_text(value, limit, where, name, "SAF-T NO")

@@ -19,9 +19,9 @@ import xml.etree.ElementTree as ET
 from calendar import monthrange
 from datetime import date, timedelta
 from decimal import Decimal
-from importlib import metadata
 
 from destinations.exports.ledger import ExportRefused, LedgerExport
+from destinations.exports.xml_parts import add, checked_text, software_version
 from schemas.company import Account
 from schemas.money import format_money, round_money
 
@@ -31,35 +31,15 @@ SOFTWARE = "ledgerflow"
 ZERO = Decimal(0)
 
 # XML 1.0 (§2.2 Char) cannot carry other code points at all, not even as character references.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # The XSD's string types are named for their maximum length; String9999 has none.
 ID, NAME_50, TEXT = 35, 50, 999
 UNLIMITED = 10**9
 
 
-def text(value: object, limit: int, where: str, name: str) -> str:
-    """``value`` as element text, refused when XML cannot carry it or it exceeds the XSD's length."""
-    result = "" if value is None else str(value)
-    bad = _NOT_XML.search(result)
-    if bad:
-        raise ExportRefused(f"{where}: {name} {result!r} contains {bad.group()!r}, which XML 1.0 cannot carry")
-    if len(result) > limit:
-        raise ExportRefused(f"{where}: {name} {result!r} has {len(result)} characters; XAF 3.2 allows {limit}")
-    return result
 
 
-def add(parent: ET.Element, tag: str, value: str | None = None) -> ET.Element:
-    element = ET.SubElement(parent, tag)
-    if value is not None:
-        element.text = value
-    return element
 
 
-def software_version() -> str:
-    try:
-        return metadata.version("ledgerflow")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def role(account: Account) -> str:
@@ -286,3 +266,7 @@ def write(export: LedgerExport) -> list[tuple[str, bytes]]:
     opening_balance(block, export)
     transactions(block, export)
     return [(file_name(export), serialise(root))]
+
+
+def text(value: object, limit: int, where: str, name: str) -> str:
+    return checked_text(value, limit, where, name, "XAF 3.2")

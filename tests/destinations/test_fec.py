@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 
 from destinations.exports import fec, ledger_format
-from destinations.exports.ledger import ExportRefused, LedgerExport, generated_at, read_journal, read_opening
-from schemas.company import load_company
+from destinations.exports.ledger import ExportRefused, LedgerExport
+from tests.destinations.ledger_cases import golden_export, with_company, with_line
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "fec"
 CASES = sorted(p.name.removesuffix(".journal.csv") for p in GOLDEN.glob("*.journal.csv"))
@@ -23,25 +23,11 @@ MARCH = (date(2026, 3, 1), date(2026, 3, 31))
 
 
 def load_export(case: str, start: date = MARCH[0], end: date = MARCH[1]) -> LedgerExport:
-    opening = GOLDEN / f"{case}.opening.csv"
-    return LedgerExport(load_company(GOLDEN / f"{case}.company.toml"), start, end,
-                        read_journal(GOLDEN / f"{case}.journal.csv", start, end),
-                        read_opening(opening if opening.exists() else None), generated_at(end))
+    return golden_export(GOLDEN, case, start, end)
 
 
-def with_company(export: LedgerExport, **changes) -> LedgerExport:
-    company = export.company.model_validate({**export.company.model_dump(), **changes})
-    return LedgerExport(company, export.period_start, export.period_end, export.journal, export.opening,
-                        export.generated_at)
 
 
-def with_line(export: LedgerExport, entry_id: str, account: str, /, **changes) -> LedgerExport:
-    where = (pl.col("entry_id") == entry_id) & (pl.col("account") == account)
-    journal = export.journal.with_columns(
-        *(pl.when(where).then(pl.lit(value, dtype=export.journal.schema[column])).otherwise(pl.col(column))
-          .alias(column) for column, value in changes.items()))
-    return LedgerExport(export.company, export.period_start, export.period_end, journal, export.opening,
-                        export.generated_at)
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -18,6 +18,7 @@ import pytest
 from destinations.exports import beancount, hledger
 from destinations.exports.ledger import ExportRefused, LedgerExport, generated_at, read_journal, read_opening
 from schemas.company import load_company
+from tests.destinations.ledger_cases import with_company, with_line
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 FORMATS = {"beancount": beancount, "hledger": hledger}
@@ -36,19 +37,8 @@ def load_export(fmt: str, case: str = "hotel_march", *, opening: bool = True) ->
                         read_opening(opening_csv if opening and opening_csv.exists() else None), generated_at(end))
 
 
-def with_company(export: LedgerExport, **changes) -> LedgerExport:
-    company = export.company.model_validate({**export.company.model_dump(), **changes})
-    return LedgerExport(company, export.period_start, export.period_end, export.journal, export.opening,
-                        export.generated_at)
 
 
-def with_line(export: LedgerExport, entry_id: str, account: str, /, **changes) -> LedgerExport:
-    where = (pl.col("entry_id") == entry_id) & (pl.col("account") == account)
-    journal = export.journal.with_columns(
-        *(pl.when(where).then(pl.lit(value, dtype=export.journal.schema[column])).otherwise(pl.col(column))
-          .alias(column) for column, value in changes.items()))
-    return LedgerExport(export.company, export.period_start, export.period_end, journal, export.opening,
-                        export.generated_at)
 
 
 def with_opening_account(export: LedgerExport, old: str, new: str) -> LedgerExport:

@@ -25,6 +25,7 @@ from destinations.exports.templates import (
     write_template,
 )
 from schemas.company import load_company
+from tests.destinations.ledger_cases import with_company
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "templates"
 MARCH = (date(2026, 3, 1), date(2026, 3, 31))
@@ -38,10 +39,6 @@ def load_export(case: str) -> LedgerExport:
                         generated_at(end))
 
 
-def with_company(export: LedgerExport, **changes) -> LedgerExport:
-    company = export.company.model_validate({**export.company.model_dump(), **changes})
-    return LedgerExport(company, export.period_start, export.period_end, export.journal, export.opening,
-                        export.generated_at)
 
 
 def with_description(export: LedgerExport, entry_id: str, description: str) -> LedgerExport:

@@ -275,7 +275,9 @@ def reconcile_decide(
 
 @app.command("export")
 def export_command(
-    format: Annotated[str, typer.Argument(help="csv, fec, datev, saft-no, xaf, sie4 (see the README's format table).")],
+    format: Annotated[str, typer.Argument(
+        help="csv, fec, datev, saft-no, xaf, sie4, beancount, hledger, template:<name>, ubl, facturx "
+             "(see the README's format table).")],
     out: Annotated[Path, typer.Option(help="Folder the export files are written to.")],
     company: Annotated[Path, typer.Option(help="COMPANY.toml (or a tenant file): legal entity, chart, VAT codes.")],
     period: Annotated[str, typer.Option(help="YYYY-MM-DD..YYYY-MM-DD, both days included.")],
@@ -285,15 +287,17 @@ def export_command(
     opening: Annotated[Optional[Path], typer.Option(
         help="OPENING.csv (account,opening_debit,opening_credit) for SAF-T, XAF and SIE.")] = None,
 ) -> None:
-    """Write a regional export file from a journal (INTERFACES §3). Exit 2, nothing written, if refused."""
-    from flows.export_files import ExportProblem, export_files
+    """Write regional export files from a journal or invoices (INTERFACES §3). Exit 2, nothing written, if
+    refused."""
+    from flows.export_files import ExportProblem, export_files, export_invoice_files
 
-    if invoices is not None:
-        _fail(f"format {format!r}: e-invoice formats (--invoices) are not written yet; ledger formats take --journal")
-    if journal is None:
-        _fail("--journal JOURNAL.csv is required for ledger formats")
+    if (journal is None) == (invoices is None):
+        _fail("give either --journal JOURNAL.csv (ledger formats) or --invoices INVOICES.csv (ubl, facturx)")
     try:
-        paths = export_files(format, journal, company, period, out, opening)
+        if invoices is not None:
+            paths = export_invoice_files(format, invoices, company, period, out)
+        else:
+            paths = export_files(format, journal, company, period, out, opening)
     except ExportProblem as exc:
         _fail(str(exc))
     for path in paths:

@@ -1,5 +1,5 @@
 """``ledgerflow export FORMAT``: JOURNAL.csv (+ COMPANY.toml, OPENING.csv) to a regional export
-file (INTERFACES §3). Pure and offline. Everything is checked and every file rendered before
+file, or INVOICES.csv to one e-invoice file per invoice (INTERFACES §3). Pure and offline. Everything is checked and every file rendered before
 anything is written, so a refusal (exit 2) leaves nothing behind; files are written to a
 temporary name and renamed."""
 
@@ -10,12 +10,12 @@ from datetime import date
 from pathlib import Path
 
 from destinations.delivery.local import publish
-from destinations.exports import LEDGER_FORMATS, available, ledger_format
+from destinations.exports import INVOICE_FORMATS, LEDGER_FORMATS, available, invoice_format, ledger_format
 from destinations.exports.ledger import ExportRefused, LedgerExport, generated_at, read_journal, read_opening
 from schemas.company import CompanyError, load_company
 from sources.recon_csv import InputError
 
-__all__ = ["ExportProblem", "export_files", "parse_period"]
+__all__ = ["ExportProblem", "export_files", "export_invoice_files", "parse_period"]
 
 
 class ExportProblem(ValueError):
@@ -34,14 +34,20 @@ def parse_period(text: str) -> tuple[date, date]:
     return start, end
 
 
+def _unknown(fmt: str) -> ExportProblem:
+    known = ", ".join([*available(), "template:<name>"])
+    what = "is not written yet" if fmt in LEDGER_FORMATS or fmt in INVOICE_FORMATS else "is not an export format"
+    return ExportProblem(f"format {fmt!r} {what}; available: {known}")
+
+
 def export_files(fmt: str, journal: Path, company: Path, period: str, out: Path,
                  opening: Path | None = None) -> list[Path]:
+    if fmt in INVOICE_FORMATS:
+        raise ExportProblem(f"format {fmt!r} is an e-invoice format: it reads --invoices INVOICES.csv, not --journal")
     template = fmt.removeprefix("template:") if fmt.startswith("template:") else None
     module = None if template is not None else ledger_format(fmt)
     if module is None and template is None:
-        known = ", ".join([*available(), "template:<name>"])
-        what = "is not written yet" if fmt in LEDGER_FORMATS else "is not an export format"
-        raise ExportProblem(f"format {fmt!r} {what}; available: {known}")
+        raise _unknown(fmt)
     start, end = parse_period(period)
     try:
         settings = load_company(company)
@@ -62,6 +68,32 @@ def export_files(fmt: str, journal: Path, company: Path, period: str, out: Path,
             files = write_template(template, export)
         else:
             files = module.write(export)
+    except ExportRefused as exc:
+        raise ExportProblem(f"{fmt}: {exc}") from None
+    return [publish(out, name, content).path for name, content in files]
+
+
+def export_invoice_files(fmt: str, invoices: Path, company: Path, period: str, out: Path) -> list[Path]:
+    """One e-invoice file per invoice issued in the period; an invoice issued outside it is an error."""
+    if fmt in LEDGER_FORMATS or fmt.startswith("template:"):
+        raise ExportProblem(f"format {fmt!r} is a ledger format: it reads --journal JOURNAL.csv, not --invoices")
+    module = invoice_format(fmt)
+    if module is None:
+        raise _unknown(fmt)
+    start, end = parse_period(period)
+    from destinations.exports.invoices import read_invoices
+
+    try:
+        settings = load_company(company)
+        documents = read_invoices(invoices)
+    except (CompanyError, InputError) as exc:
+        raise ExportProblem(str(exc)) from None
+    for invoice in documents:
+        if not start <= invoice.issue_date <= end:
+            raise ExportProblem(f"{invoices}: invoice {invoice.invoice_number}: issue_date {invoice.issue_date} is "
+                                f"outside --period {start}..{end}")
+    try:
+        files = module.write_invoices(documents, settings)
     except ExportRefused as exc:
         raise ExportProblem(f"{fmt}: {exc}") from None
     return [publish(out, name, content).path for name, content in files]

@@ -123,3 +123,38 @@ def test_plain_text_journals_are_formats_of_the_command(tmp_path, fmt):
                       "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).read_bytes() == (GOLDEN / fmt / "hotel_march.out").read_bytes()
+
+
+def invoice_export(tmp_path: Path, fmt: str, invoices: Path, period: str = "2026-03-01..2026-03-31"):
+    return ledgerflow("export", fmt, "--invoices", str(invoices), "--company", str(GOLDEN / "ubl" / "company.toml"),
+                      "--period", period, "--out", str(tmp_path / "out"))
+
+
+@pytest.mark.parametrize("fmt", ["ubl"])
+def test_e_invoices_are_written_one_file_per_invoice_and_pass_the_validator(shared_dir, tmp_path, fmt):
+    import subprocess
+
+    written = []
+    for case in ("standard", "credit_note", "intra_community"):
+        done = invoice_export(tmp_path, fmt, GOLDEN / "ubl" / f"{case}.invoices.csv")
+        assert done.returncode == 0, done.stderr
+        written += done.stdout.splitlines()
+    assert sorted(Path(p).stem for p in written) == ["AV-2026-0007", "F-2026-0042", "F-2026-0043"]
+    checked = subprocess.run([str(shared_dir / "validators" / "validate"), fmt, *written], capture_output=True,
+                             text=True, timeout=600)
+    assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
+
+
+def test_e_invoices_refused_leave_nothing_and_say_why(tmp_path):
+    late = invoice_export(tmp_path, "ubl", GOLDEN / "ubl" / "standard.invoices.csv", period="2026-04-01..2026-04-30")
+    assert late.returncode == 2 and "invoice F-2026-0042: issue_date 2026-03-14 is outside --period" in late.stderr
+    bad = tmp_path / "bad.invoices.csv"
+    bad.write_text((GOLDEN / "ubl" / "standard.invoices.csv").read_text(encoding="utf-8").replace(",PO-7781,", ",,"),
+                   encoding="utf-8")
+    refused = invoice_export(tmp_path, "ubl", bad)
+    assert refused.returncode == 2 and "ubl: invoice F-2026-0042: buyer_reference is missing" in refused.stderr
+    crossed = invoice_export(tmp_path, "fec", GOLDEN / "ubl" / "standard.invoices.csv")
+    assert crossed.returncode == 2 and "reads --journal" in crossed.stderr
+    assert not (tmp_path / "out").exists()
+    both = ledgerflow("export", "ubl", "--company", "c.toml", "--period", "2026-03-01..2026-03-31", "--out", "o")
+    assert both.returncode == 2 and "either --journal" in both.stderr

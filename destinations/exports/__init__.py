@@ -1,7 +1,9 @@
 """Export file formats, one module each, registered here (the only place).
 
 A ledger format module offers ``NAME`` and ``write(export: LedgerExport) -> list[tuple[str, bytes]]``
-(see ``destinations.exports.ledger``). Modules are imported when used, so the CLI stays fast.
+(see ``destinations.exports.ledger``); an e-invoice format module offers ``NAME`` and
+``write_invoices(invoices, company) -> list[tuple[str, bytes]]`` (see ``destinations.exports.invoices``).
+Modules are imported when used, so the CLI stays fast.
 """
 
 from __future__ import annotations
@@ -19,11 +21,23 @@ LEDGER_FORMATS: dict[str, str] = {
     "beancount": "destinations.exports.beancount",
     "hledger": "destinations.exports.hledger",
 }
+INVOICE_FORMATS: dict[str, str] = {
+    "ubl": "destinations.exports.ubl",
+    "facturx": "destinations.exports.facturx",
+}
 
 
 def ledger_format(name: str) -> ModuleType | None:
-    """The module writing ``name``, or None when ledgerflow has no such format (yet)."""
-    module = LEDGER_FORMATS.get(name)
+    """The module writing ledger format ``name``, or None when ledgerflow has no such format (yet)."""
+    return _module(LEDGER_FORMATS.get(name))
+
+
+def invoice_format(name: str) -> ModuleType | None:
+    """The module writing e-invoice format ``name``, or None when ledgerflow has no such format (yet)."""
+    return _module(INVOICE_FORMATS.get(name))
+
+
+def _module(module: str | None) -> ModuleType | None:
     if module is None:
         return None
     try:
@@ -35,4 +49,5 @@ def ledger_format(name: str) -> ModuleType | None:
 
 
 def available() -> list[str]:
-    return [name for name in LEDGER_FORMATS if ledger_format(name) is not None]
+    return [name for name in LEDGER_FORMATS if ledger_format(name) is not None] + \
+        [name for name in INVOICE_FORMATS if invoice_format(name) is not None]

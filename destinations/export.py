@@ -1,4 +1,11 @@
-"""Export step: publish one period's journal file to a destination and log it in the export ledger.
+"""Export step: publish one period's export file to a destination, log it in the export ledger,
+and deliver it (``destinations.deliveries``).
+
+A destination writes one format: the journal CSV (``type = "csv"``, with a manifest beside it) or
+any ledger format of ``ledgerflow export`` (``type = "files"``: FEC, DATEV, SAF-T, ...), whose file
+goes into a folder of its own per batch (``<period>[_n]/``), because format rules fix the file
+name (FEC's ``<SIREN>FEC<closing date>.txt`` is the same for every day of a fiscal year).
+Opening balances (SAF-T, XAF, SIE) are those of the entries this destination received before.
 
 A published batch is immutable. Exporting a period again rewrites its files
 byte for byte from the logged entries (restoring a deleted file), and if entries
@@ -18,9 +25,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from destinations import tracking
+from destinations import deliveries, tracking
 from destinations.delivery.local import publish, sha256_of
-from destinations.exports import journal_csv
+from destinations.exports import journal_csv, ledger_format
+from destinations.exports.ledger import JOURNAL_SCHEMA, OPENING_SCHEMA, ExportRefused, LedgerExport, generated_at
 from schemas.tables import JournalLine, polars_schema
 from schemas.tenant import Tenant
 from schemas.validate import require_valid
@@ -46,17 +54,74 @@ class ExportResult:
     destination: str
     period: Period
     files: list[ExportedFile] = field(default_factory=list)
+    deliveries: list[deliveries.DeliveryRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # refusals and failed deliveries, for the run's state
 
 
-def _publish_batch(folder: Path, tenant: Tenant, system_id: str, batch_id: str, name: str, period: Period,
-                   lines: pl.DataFrame) -> tuple[bytes, bool, Path]:
-    content = journal_csv.render(lines)
+def _render(tenant: Tenant, destination: str, period: Period, sequence: int,
+                     lines: pl.DataFrame, opening: pl.DataFrame | None) -> tuple[str, bytes]:
+    """The batch's file (relative to the destination folder) and its bytes; ExportRefused when the
+    format cannot carry the lines -- before anything is written."""
+    settings = tenant.destinations[destination]
+    if settings.format == "csv":
+        return journal_csv.file_name(settings.file_prefix, tenant.id, period.key, sequence), journal_csv.render(lines)
+    export = LedgerExport(tenant.company(), period.start, period.end, _journal_frame(lines),
+                          opening if opening is not None else pl.DataFrame(schema=OPENING_SCHEMA),
+                          generated_at(period.end))
+    if settings.format.startswith("template:"):
+        from destinations.exports.templates import write_template
+
+        files = write_template(settings.format.removeprefix("template:"), export)
+    else:
+        files = ledger_format(settings.format).write(export)
+    (name, content), = files  # every ledger format writes one file per export
+    return f"{period.key}{'' if sequence == 1 else f'_{sequence}'}/{name}", content
+
+
+def _journal_frame(lines: pl.DataFrame) -> pl.DataFrame:
+    """Journal lines as the export formats read them (JOURNAL.csv's columns, in entry and line order)."""
+    return lines.sort("entry_date", "entry_id", "line_no", maintain_order=True).select(list(JOURNAL_SCHEMA)).cast(
+        JOURNAL_SCHEMA)
+
+
+def _opening(con: duckdb.DuckDBPyConnection, tenant: Tenant, system_id: str, period: Period,
+             before: tuple[datetime, str] | None) -> pl.DataFrame | None:
+    """Balances at the period's start of what this destination received in batches before ``before``
+    (created_at, batch_id) -- all its batches when None -- so that rewriting a batch gives its bytes again.
+    None for the journal CSV, which carries no opening balances."""
+    if tenant.destinations[system_id].format == "csv":
+        return None
+    created, batch_id = before or (None, None)
+    sums = query(con, """
+        SELECT l.account, sum(l.debit) - sum(l.credit) AS net
+        FROM export_log x JOIN export_batch b ON b.batch_id = x.batch_id
+        JOIN journal_entry e ON e.entry_id = x.object_id JOIN journal_line l ON l.entry_id = x.object_id
+        WHERE x.tenant = ? AND x.system_id = ? AND x.object_type = 'journal_entry' AND e.entry_date < ?
+          AND (? OR b.created_at < ? OR (b.created_at = ? AND b.batch_id < ?))
+        GROUP BY l.account HAVING sum(l.debit) <> sum(l.credit) ORDER BY l.account
+    """, [tenant.id, system_id, period.start, before is None, created, created, batch_id])
+    return sums.select("account", pl.when(pl.col("net") > 0).then(pl.col("net")).otherwise(0).alias("opening_debit"),
+                       pl.when(pl.col("net") < 0).then(-pl.col("net")).otherwise(0).alias("opening_credit")
+                       ).cast(OPENING_SCHEMA)
+
+
+def _file_format(tenant: Tenant, destination: str) -> str:
+    fmt = tenant.destinations[destination].format
+    return journal_csv.FORMAT_ID if fmt == "csv" else f"ledgerflow.export.{fmt}"
+
+
+def _publish_batch(folder: Path, tenant: Tenant, system_id: str, batch_id: str, name: str, content: bytes,
+                   period: Period, lines: pl.DataFrame) -> tuple[bool, Path]:
+    """Write the batch's file and its manifest; (whether the file was (re)written, the manifest's path)."""
     manifest = journal_csv.manifest(tenant=tenant.id, system_id=system_id, batch_id=batch_id,
                                     period_kind=period.kind, period_start=period.start, period_end=period.end,
-                                    file=name, content=content, lines=lines, currency=tenant.currency)
-    written = publish(folder, name, content).written
-    manifest_path = publish(folder, name.removesuffix(".csv") + ".manifest.json", manifest).path
-    return content, written, manifest_path
+                                    file=Path(name).name, content=content, lines=lines,
+                                    currency=tenant.currency, file_format=_file_format(tenant, system_id))
+    target = folder / name
+    written = publish(target.parent, target.name, content).written
+    manifest_name = target.name.removesuffix(".csv") + ".manifest.json" if name.endswith(".csv") and "/" not in name \
+        else "manifest.json"
+    return written, publish(target.parent, manifest_name, manifest).path
 
 
 _FILE_ORDER = "e.entry_date, e.business_date, e.source, e.version, e.entry_id, l.line_no"
@@ -130,43 +195,54 @@ def export_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: 
     for index, period in enumerate(late_periods + periods, start=1 - len(late_periods)):
         late = index < 1
         result = ExportResult(destination, period)
-        earlier = published.get(period.key, [])
-        for batch in [] if late else earlier:
-            batch_lines = published_lines.get(batch["batch_id"], lines.clear())
-            content, written, manifest_path = _publish_batch(folder, tenant, system_id, batch["batch_id"],
-                                                             batch["file_name"], period, batch_lines)
-            if sha256_of(content) != batch["sha256"]:
-                raise RuntimeError(f"{batch['file_name']}: regenerated content differs from the exported file "
-                                   f"(sha256 {batch['sha256']}); exported entries must never change")
-            result.files.append(ExportedFile(batch["batch_id"], folder / batch["file_name"], manifest_path,
-                                             batch["entry_count"], batch["line_count"], batch["sha256"], False,
-                                             written))
-        until = taken
-        while until < len(entry_dates) and entry_dates[until] <= period.end:
-            until += 1
-        if until > taken or not (earlier or late):
-            first_line = line_ends[taken - 1] if taken else 0
-            last_line = line_ends[until - 1] if until else 0
-            batch_lines = lines.slice(first_line, last_line - first_line)
-            sequence = len(earlier) + 1
-            batch_id = f"{system_id}:{period.key}" + ("" if sequence == 1 else f"_{sequence}")
-            name = journal_csv.file_name(settings.file_prefix, tenant.id, period.key, sequence)
-            content, written, manifest_path = _publish_batch(folder, tenant, system_id, batch_id, name, period,
-                                                             batch_lines)
-            batch = {"tenant": tenant.id, "system_id": system_id, "batch_id": batch_id, "period_kind": period.kind,
-                     "period_start": period.start, "period_end": period.end, "file_name": name,
-                     "sha256": sha256_of(content), "entry_count": until - taken,
-                     "line_count": batch_lines.height, "run_id": run_id}
-            with transaction(con):
-                tracking.record_batch(con, batch=batch, entries=pending.slice(taken, until - taken), exported_at=now,
-                                      note=f"{name} ({period}) by run {run_id}")
-            result.files.append(ExportedFile(batch_id, folder / name, manifest_path, until - taken,
-                                             batch_lines.height, batch["sha256"], True, written))
-            taken = until
-        if late and not result.files:
-            continue
         results.append(result)
+        earlier = published.get(period.key, [])
+        try:
+            for sequence, batch in enumerate([] if late else earlier, start=1):
+                batch_lines = published_lines.get(batch["batch_id"], lines.clear())
+                opening = _opening(con, tenant, system_id, period, (batch["created_at"], batch["batch_id"]))
+                name, content = _render(tenant, destination, period, sequence, batch_lines, opening)
+                if name != batch["file_name"] or sha256_of(content) != batch["sha256"]:
+                    raise RuntimeError(f"{batch['file_name']}: regenerated content differs from the exported file "
+                                       f"(sha256 {batch['sha256']}); exported entries must never change")
+                written, manifest_path = _publish_batch(folder, tenant, system_id, batch["batch_id"], name, content,
+                                                        period, batch_lines)
+                result.files.append(ExportedFile(batch["batch_id"], folder / name, manifest_path,
+                                                 batch["entry_count"], batch["line_count"], batch["sha256"], False,
+                                                 written))
+            until = taken
+            while until < len(entry_dates) and entry_dates[until] <= period.end:
+                until += 1
+            if until > taken or not (earlier or late):
+                first_line = line_ends[taken - 1] if taken else 0
+                last_line = line_ends[until - 1] if until else 0
+                batch_lines = lines.slice(first_line, last_line - first_line)
+                sequence = len(earlier) + 1
+                batch_id = f"{system_id}:{period.key}" + ("" if sequence == 1 else f"_{sequence}")
+                opening = _opening(con, tenant, system_id, period, None)
+                name, content = _render(tenant, destination, period, sequence, batch_lines, opening)
+                written, manifest_path = _publish_batch(folder, tenant, system_id, batch_id, name, content, period,
+                                                        batch_lines)
+                batch = {"tenant": tenant.id, "system_id": system_id, "batch_id": batch_id,
+                         "period_kind": period.kind, "period_start": period.start, "period_end": period.end,
+                         "file_name": name, "sha256": sha256_of(content), "entry_count": until - taken,
+                         "line_count": batch_lines.height, "run_id": run_id}
+                with transaction(con):
+                    tracking.record_batch(con, batch=batch, entries=pending.slice(taken, until - taken),
+                                          exported_at=now, note=f"{name} ({period}) by run {run_id}")
+                result.files.append(ExportedFile(batch_id, folder / name, manifest_path, until - taken,
+                                                 batch_lines.height, batch["sha256"], True, written))
+                taken = until
+        except ExportRefused as exc:
+            # Nothing of this period was written or logged: its entries stay pending, and so do the
+            # later periods', which must not overtake it. The run's state says so.
+            result.problems.append(f"{destination} ({settings.format}) refused {period}: {exc}; nothing written "
+                                   "for this and later periods until it is fixed")
+            break
+        finally:
+            if late and not result.files and not result.problems:
+                results.pop()
         if on_period and not late:
             on_period(index, len(periods))
+    deliveries.deliver_results(con, tenant, destination, results, run_id=run_id, now=now)
     return results
-

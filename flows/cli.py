@@ -273,6 +273,46 @@ def reconcile_decide(
         raise typer.Exit(EXIT_INPUT)
 
 
+@app.command("deliver")
+def deliver_command(
+    tenant: Annotated[str, typer.Argument(help="Tenant id or path to its TOML file.")],
+    destination: Annotated[str, typer.Argument(help="The destination's name ([destinations.NAME]).")],
+    period: Annotated[str, typer.Option(help="YYYY-MM-DD..YYYY-MM-DD: the batches whose period lies inside.")],
+    force: Annotated[bool, typer.Option(help="Send again even where this content was delivered already.")] = False,
+) -> None:
+    """Deliver a destination's published files again by sFTP and e-mail (from its folder, hash-checked).
+    Without --force only what has not arrived yet is sent. Exit 1 if a delivery failed."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from destinations.deliveries import deliver_batches
+    from flows.export_files import ExportProblem, parse_period
+    from schemas.tenant import ConfigError, load_tenant
+    from warehouse.db import opened, query
+
+    try:
+        config = load_tenant(tenant)
+        start, end = parse_period(period)
+    except (ConfigError, ExportProblem) as exc:
+        _fail(str(exc))
+    if destination not in config.destinations:
+        _fail(f"tenant {config.id} has no destination {destination!r}; it has: {', '.join(config.destinations)}")
+    with opened(config.duckdb_path()) as con:
+        batches = query(con, "SELECT batch_id FROM export_batch WHERE tenant = ? AND system_id = ? "
+                             "AND period_start >= ? AND period_end <= ? ORDER BY period_start, created_at, batch_id",
+                        [config.id, destination, start, end])
+        ids = batches.get_column("batch_id").to_list() if batches.height else []
+        records = deliver_batches(con, config, destination, ids, run_id=f"deliver-{uuid.uuid4()}",
+                                  now=datetime.now(UTC), force=force)
+    if not ids:
+        console.print(f"{destination}: nothing published for {start}..{end}")
+    for record in records:
+        print(f"{record.status:<8} {record.channel:<6} {record.file_name}  {record.target}"
+              + (f"  {record.detail}" if record.status == "failed" else ""))
+    if any(record.status == "failed" for record in records):
+        raise typer.Exit(1)
+
+
 @app.command("export")
 def export_command(
     format: Annotated[str, typer.Argument(

@@ -107,6 +107,11 @@ def publish_step(tenant: Tenant, destinations: list[str], periods: list[Period],
                                       on_period=progress)
             for file in (f for result in exported for f in result.files if f.new_batch):
                 _logger().info("exported %s: %d entries, %d lines", file.path, file.entries, file.lines)
+            for record in (d for result in exported for d in result.deliveries if d.channel != "local"):
+                if record.status == "ok":
+                    _logger().info("delivered %s by %s to %s", record.file_name, record.channel, record.target)
+            for problem in (p for result in exported for p in result.problems):
+                _logger().warning("%s", problem)
             results += exported
     return results
 
@@ -167,6 +172,11 @@ class CloseSummary:
         return self.open_rejects_frame.height
 
     @property
+    def export_problems(self) -> list[str]:
+        """Periods a format refused and files not delivered: exported data waits, the state says why."""
+        return [problem for export in self.exports for problem in export.problems]
+
+    @property
     def suspense(self) -> pl.DataFrame:
         frames = [j.suspense for j in self.journals if j.suspense.height]
         return pl.concat(frames) if frames else pl.DataFrame()
@@ -178,6 +188,7 @@ class CloseSummary:
             problems.append(f"{self.open_rejects} open rejects; days held back from export: {held}")
         if self.suspense.height:
             problems.append(f"{self.suspense.height} unmapped codes posted to suspense")
+        problems += self.export_problems
         if not problems:
             return Completed(data=self, message=f"closed {self.start}..{self.end}")
         name = "CompletedWithRejects" if self.open_rejects else "CompletedWithWarnings"
@@ -257,10 +268,16 @@ def publish_artifacts(tenant: Tenant, summary: CloseSummary) -> None:
         key=f"{key}-rejects", description="Records quarantined in the rejects table, and suspense postings")
     files = [(e.destination, e.period.key, f.path.name, f.entries, f.lines, "new" if f.new_batch else "unchanged",
               f.sha256[:12]) for e in summary.exports for f in e.files]
+    sent = [(d.destination, d.file_name, d.channel, d.target, d.status, d.detail) for e in summary.exports
+            for d in e.deliveries if d.channel != "local"]
+    problems = "".join(f"- {problem}\n" for problem in summary.export_problems)
     create_markdown_artifact(
         "## Export manifest\n\n" + markdown_table(files, ["destination", "period", "file", "entries", "lines",
-                                                           "batch", "sha256"]),
-        key=f"{key}-export-manifest", description="Files published by this run")
+                                                           "batch", "sha256"])
+        + ("\n\n## Deliveries\n\n" + markdown_table(sent, ["destination", "file", "channel", "target", "status",
+                                                            "detail"]) if sent else "")
+        + ("\n\n## Export problems\n\n" + problems if problems else ""),
+        key=f"{key}-export-manifest", description="Files published and delivered by this run")
     if summary.reconciliation is not None:
         from flows.reconcile import publish_artifacts as publish_reconciliation
 

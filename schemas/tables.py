@@ -391,6 +391,28 @@ class ExportBatch(pa.DataFrameModel):
         name = "export_batch"
 
 
+class ExportDelivery(pa.DataFrameModel):
+    """One attempt to deliver a published export file: where, which content, and how it went.
+    A file is delivered again only when its content changed or an operator forces it."""
+
+    tenant: str
+    system_id: str
+    batch_id: str
+    channel: str = pa.Field(isin=["local", "sftp", "email"])
+    target: str  # the folder, sftp://user@host:port/dir, or the recipients (never a secret)
+    file_name: str
+    sha256: str
+    bytes: int = pa.Field(ge=0)
+    status: str = pa.Field(isin=["ok", "failed"])
+    detail: Optional[str] = _nullable()
+    forced: bool
+    attempted_at: Timestamp
+    run_id: str
+
+    class Config(_Strict):
+        name = "export_delivery"
+
+
 class ClosedDay(pa.DataFrameModel):
     """A business day that a close has built, so that late changes to it are noticed later."""
 
@@ -451,6 +473,7 @@ CANONICAL_MODELS: tuple[type[pa.DataFrameModel], ...] = (
     Reject,
     ExportLog,
     ExportBatch,
+    ExportDelivery,
     ClosedDay,
     StagedLoad,
     PendingDay,

@@ -144,16 +144,57 @@ class CodaboxSource(_Model):
 Source = Annotated[Union[DemoPmsSource, BankFilesSource, CodaboxSource], Field(discriminator="type")]
 
 
-class CsvDestination(_Model):
-    """The generic journal CSV (JOURNAL.csv of INTERFACES §3) written to a folder."""
+class EmailDelivery(_Model):
+    """Export files sent as the attachments of one e-mail per published batch."""
 
-    type: Literal["csv"]
-    path: str
+    to: list[str] = Field(min_length=1)
+    sender: str  # the From address
+    smtp_host: str
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)  # default: 587 starttls, 465 ssl, 25 none
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_user_env: str | None = None  # names of the variables holding the login, never the login itself
+    smtp_password_env: str | None = None
+    timeout_seconds: float = Field(default=30, gt=0, le=300)  # not money
+
+    def settings(self) -> NotifySettings:
+        return NotifySettings(email_to=self.to, email_from=self.sender, smtp_host=self.smtp_host,
+                              smtp_port=self.smtp_port, smtp_security=self.smtp_security,
+                              smtp_user_env=self.smtp_user_env, smtp_password_env=self.smtp_password_env,
+                              timeout_seconds=self.timeout_seconds)
+
+
+class FilesDestination(_Model):
+    """Export files in one format, kept in a local folder and optionally delivered by sFTP and e-mail.
+
+    ``type = "csv"`` is the generic journal CSV (JOURNAL.csv of INTERFACES §3) with a manifest;
+    ``type = "files"`` takes ``format``: any ledger format of ``ledgerflow export`` (fec, datev,
+    saft-no, xaf, sie4, beancount, hledger, csv) or ``template:<name>``.
+    """
+
+    type: Literal["csv", "files"]
+    format: str = "csv"
+    path: str  # every published file is kept here (the archive deliveries are made from)
     schedule: Literal["daily", "weekly", "monthly"] = "daily"
-    file_prefix: str = Field(default="journal", pattern=r"^[A-Za-z0-9_.-]+$")
+    file_prefix: str = Field(default="journal", pattern=r"^[A-Za-z0-9_.-]+$")  # journal CSV file names
+    sftp: SftpServer | None = None
+    email: EmailDelivery | None = None
+
+    @model_validator(mode="after")
+    def _known_format(self) -> FilesDestination:
+        from destinations.exports import LEDGER_FORMATS  # a dict of names; imports no writer
+
+        if self.type == "csv" and self.format != "csv":
+            raise ValueError(f"type = 'csv' writes the journal CSV; for format = {self.format!r} use type = 'files'")
+        if self.format not in LEDGER_FORMATS and not self.format.startswith("template:"):
+            raise ValueError(f"format {self.format!r} is not a ledger export format: one of "
+                             f"{', '.join(LEDGER_FORMATS)} or template:<name>")
+        return self
 
 
-Destination = Annotated[Union[CsvDestination], Field(discriminator="type")]
+CsvDestination = FilesDestination  # the name of issue 3's destination, kept for readers of older code
+
+
+Destination = FilesDestination
 
 
 class ReconAccounts(_Model):
@@ -203,6 +244,7 @@ class Tenant(Company):
     reconciliation: Reconciliation | None = None
     notify: NotifySettings | None = None
     bank_csv_profiles: dict[str, BankCsvProfile] = {}  # [bank_csv_profiles.NAME]: the tenant's own bank CSVs
+    templates: dict[str, dict] = {}  # [templates.NAME]: the tenant's own import templates (see exports.templates)
 
     @field_validator("currency")
     @classmethod
@@ -246,6 +288,11 @@ class Tenant(Company):
         if not path.is_absolute():
             path = Path(os.environ.get(HOME_ENV) or Path.cwd()) / path
         return path
+
+    def company(self) -> Company:
+        """The tenant as the COMPANY.toml that export formats read (with its own import templates)."""
+        fields = self.model_dump(include=set(Company.model_fields))
+        return Company.model_validate({**fields, "templates": self.templates})
 
     def inbox_path(self) -> Path:
         recon = self.reconciliation

@@ -34,14 +34,30 @@ class Delivered:
 
 
 def _upload(sftp, folder: str, name: str, content: bytes) -> str:
-    final = str(PurePosixPath(folder, name))
-    partial = str(PurePosixPath(folder, f".{name}.part"))
+    """``name`` may hold folders (``2026-03/FEC.txt``), created when missing."""
+    final = PurePosixPath(folder, name)
+    _make_folders(sftp, final.parent)
+    partial = str(final.parent / f".{final.name}.part")
+    final = str(final)
     sftp.putfo(io.BytesIO(content), partial, file_size=len(content), confirm=True)
     size = sftp.stat(partial).st_size
     if size != len(content):
         raise OSError(f"{partial} has {size} bytes on the server, {len(content)} were sent")
     sftp.posix_rename(partial, final)  # atomic on the server, replacing an older file of that name
     return final
+
+
+def _make_folders(sftp, folder: PurePosixPath) -> None:
+    missing = []
+    while str(folder) not in (".", "/", ""):
+        try:
+            sftp.stat(str(folder))
+            break
+        except FileNotFoundError:
+            missing.append(folder)
+            folder = folder.parent
+    for path in reversed(missing):
+        sftp.mkdir(str(path))
 
 
 def deliver_sftp(settings, files: list[tuple[str, bytes]], *, attempts: int = 4, backoff_seconds: float = 2.0,

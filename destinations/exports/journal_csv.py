@@ -34,13 +34,15 @@ def render(lines: pl.DataFrame) -> bytes:
 
 
 def manifest(*, tenant: str, system_id: str, batch_id: str, period_kind: str, period_start: date,
-             period_end: date, file: str, content: bytes, lines: pl.DataFrame, currency: str) -> bytes:
+             period_end: date, file: str, content: bytes, lines: pl.DataFrame, currency: str,
+             file_format: str = FORMAT_ID) -> bytes:
+    """The batch's manifest (JSON): what the file holds, its hash and totals, for the receiving side."""
     from destinations.delivery.local import sha256_of
 
     debit = lines.get_column("debit").sum() if lines.height else Decimal(0)
     credit = lines.get_column("credit").sum() if lines.height else Decimal(0)
     document = {
-        "format": FORMAT_ID,
+        "format": file_format,
         "format_version": 1,
         "tenant": tenant,
         "system_id": system_id,

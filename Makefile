@@ -30,6 +30,10 @@ system-deps:
 	    (apt-get update -qq && apt-get install -y -qq openssh-server >/dev/null); \
 	  else echo "note: sshd is missing and cannot be installed here: the sFTP tests will skip"; fi; \
 	fi
+	@# Factur-X PDFs embed DejaVu Sans (Debian's fonts-dejavu-core) unless COMPANY.toml names other fonts.
+	@if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -qq fonts-dejavu-core >/dev/null || (apt-get update -qq && apt-get install -y -qq fonts-dejavu-core >/dev/null); \
+	fi
 	@# hledger checks the hledger export; bean-check (beancount, kept out of the project's own
 	@# environment) checks the beancount export.
 	@if ! command -v hledger >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \

@@ -52,7 +52,8 @@ def prepare(days: int, out: Path, workdir: Path, base_url: str) -> Path:
     document = tomllib.loads((PACKAGED_TENANTS / "demo.toml").read_text(encoding="utf-8"))
     document["data_dir"] = str(workdir)
     document["sources"]["pms"].update(embedded=False, base_url=base_url)
-    document["destinations"] = {"journal_csv": {"type": "csv", "path": str(out), "schedule": "daily"}}
+    document["destinations"] = {"journal_csv": {"type": "csv", "path": str(out), "schedule": "daily"},
+                                "fec": {**document["destinations"]["fec"], "path": str(out / "fec")}}
     tenant_file = workdir / "demo.toml"
     tenant_file.write_text("# Written by `ledgerflow demo`: tenants/demo.toml pointed at this directory.\n"
                            + tomli_w.dumps(document), encoding="utf-8")

@@ -32,6 +32,7 @@ class Hotel:
         document = tomllib.loads((PACKAGED_TENANTS / "demo.toml").read_text(encoding="utf-8"))
         document["data_dir"] = str(root / "data")
         document["sources"]["pms"].update(embedded=False, base_url=self.server.url, page_size=500)
+        document["destinations"].pop("fec")  # the tests here count journal CSV files; FEC has its own tests
         for name, destination in document["destinations"].items():
             destination["path"] = str(root / "exports" / name)
         for key, value in tenant_changes.items():

@@ -40,7 +40,8 @@ def test_a_malformed_date_exits_2_with_the_option_named():
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_the_demo_prints_where_everything_is_and_rewrites_identical_files(tmp_path, prefect_api):
@@ -54,6 +55,7 @@ def test_the_demo_prints_where_everything_is_and_rewrites_identical_files(tmp_pa
     assert (tmp_path / "work" / "demo.duckdb").is_file() and (tmp_path / "work" / "trial_balance.csv").is_file()
     files = digest(out)
     assert {f"journal-demo-2026-03-{d}{ext}" for d in (29, 30, 31) for ext in (".csv", ".manifest.json")} <= set(files)
+    assert {f"fec/2026-03-{d}/303265045FEC20261231.txt" for d in (29, 30, 31)} <= set(files)
     second = ledgerflow("demo", "--days", "3", "--out", str(out), "--workdir", str(tmp_path / "work"), env=env,
                         cwd=tmp_path)
     assert second.returncode == 0, second.stderr

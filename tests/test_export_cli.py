@@ -130,7 +130,7 @@ def invoice_export(tmp_path: Path, fmt: str, invoices: Path, period: str = "2026
                       "--period", period, "--out", str(tmp_path / "out"))
 
 
-@pytest.mark.parametrize("fmt", ["ubl"])
+@pytest.mark.parametrize("fmt", ["ubl", "facturx"])
 def test_e_invoices_are_written_one_file_per_invoice_and_pass_the_validator(shared_dir, tmp_path, fmt):
     import subprocess
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from destinations.exports.ledger import ExportRefused
 from schemas.company import Company
 
-__all__ = ["ExportRefused", "Invoice", "InvoiceLine", "Party", "Totals", "VatGroup", "check_invoice",
-           "invoice_file_name", "read_invoices", "seller_of", "totals"]
+__all__ = ["ExportRefused", "Invoice", "InvoiceLine", "Party", "Totals", "VatGroup", "amount_text", "check_invoice",
+           "invoice_file_name", "plain_number", "read_invoices", "seller_of", "totals"]
 
 CENT = Decimal("0.01")
 # UNCL 5305 as EN 16931 uses it. Every category but S, L and M carries no VAT (rate 0, O none at all),
@@ -238,6 +238,17 @@ def totals(invoice: Invoice) -> Totals:
     net = sum((line.line_net for line in invoice.lines), Decimal(0))
     tax = sum((group.tax for group in rows), Decimal(0))
     return Totals(net, tax, net + tax, rows)
+
+
+def amount_text(value: Decimal) -> str:
+    """An amount as e-invoices write it: two decimals, no exponent."""
+    return f"{value.quantize(CENT, ROUND_HALF_UP):f}"
+
+
+def plain_number(value: Decimal) -> str:
+    """A quantity, price or rate without trailing zeros or exponent: 2.50 -> 2.5, 20.00 -> 20."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def invoice_file_name(invoice_number: str, suffix: str) -> str:

@@ -8,22 +8,22 @@ Peppol's own rules (buyer reference, electronic addresses) and writes one XML fi
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from decimal import ROUND_HALF_UP, Decimal
-from xml.sax.saxutils import escape, quoteattr
+from decimal import Decimal
 
 from destinations.exports.invoices import (
-    CENT,
     ENDPOINT,
     ExportRefused,
     Invoice,
     InvoiceLine,
     Party,
+    amount_text,
     check_invoice,
+    plain_number,
     seller_of,
     totals,
     unique_file_names,
 )
-from destinations.exports.xml_parts import add, checked_text
+from destinations.exports.xml_parts import add, checked_text, prefixed_xml
 from schemas.company import Company
 
 __all__ = ["ExportRefused", "write_invoices"]
@@ -51,16 +51,6 @@ def _check_peppol(invoice: Invoice, seller: Party) -> None:
                                 "with a 4-digit scheme, like 0208:0477472701")
 
 
-def _amount(value: Decimal) -> str:
-    return f"{value.quantize(CENT, ROUND_HALF_UP):f}"
-
-
-def _plain(value: Decimal) -> str:
-    """A quantity, price or rate without trailing zeros or exponent: 2.50 -> 2.5, 20.00 -> 20."""
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 class _Builder:
     def __init__(self, invoice: Invoice):
         self.invoice = invoice
@@ -73,7 +63,7 @@ class _Builder:
         return element
 
     def money(self, parent: ET.Element, tag: str, value: Decimal) -> None:
-        self.cbc(parent, tag, _amount(value), tag, currencyID=self.invoice.currency)
+        self.cbc(parent, tag, amount_text(value), tag, currencyID=self.invoice.currency)
 
 
 def _cac(parent: ET.Element, tag: str) -> ET.Element:
@@ -85,7 +75,7 @@ def _tax_category(b: _Builder, parent: ET.Element, tag: str, category: str, rate
     element = _cac(parent, tag)
     b.cbc(element, "ID", category, "vat_category")
     if rate is not None:
-        b.cbc(element, "Percent", _plain(rate), "vat_rate")
+        b.cbc(element, "Percent", plain_number(rate), "vat_rate")
     if reason and reason.upper().startswith("VATEX-"):
         b.cbc(element, "TaxExemptionReasonCode", reason.upper(), "vat_exemption_reason")
     elif reason:
@@ -163,35 +153,19 @@ def _document(invoice: Invoice, company: Company) -> bytes:
     root.set("xmlns", ROOT_NS[invoice.invoice_type])
     root.set("xmlns:cac", CAC)
     root.set("xmlns:cbc", CBC)
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + "".join(_serialised(root, 0))).encode("utf-8")
-
-
-def _serialised(element: ET.Element, depth: int):
-    """The element as UBL writes it: the document's namespace as default, cac: and cbc: prefixes.
-    (ElementTree's default_namespace refuses the unqualified attributes UBL uses, e.g. currencyID.)"""
-    namespace, _, local = element.tag[1:].partition("}")
-    tag = {CBC: "cbc:", CAC: "cac:"}.get(namespace, "") + local
-    attributes = "".join(f" {key}={quoteattr(value)}" for key, value in element.attrib.items())
-    indent = "  " * depth
-    if len(element):
-        yield f"{indent}<{tag}{attributes}>\n"
-        for child in element:
-            yield from _serialised(child, depth + 1)
-        yield f"{indent}</{tag}>\n"
-    else:
-        yield f"{indent}<{tag}{attributes}>{escape(element.text or '')}</{tag}>\n"
+    return prefixed_xml(root, {ROOT_NS[invoice.invoice_type]: "", CBC: "cbc:", CAC: "cac:"})
 
 
 def _line(b: _Builder, root: ET.Element, line: InvoiceLine, is_invoice: bool) -> None:
     element = _cac(root, "InvoiceLine" if is_invoice else "CreditNoteLine")
     b.cbc(element, "ID", line.line_id, "line_id")
-    b.cbc(element, "InvoicedQuantity" if is_invoice else "CreditedQuantity", _plain(line.quantity), "quantity",
+    b.cbc(element, "InvoicedQuantity" if is_invoice else "CreditedQuantity", plain_number(line.quantity), "quantity",
           unitCode=line.unit_code)
     b.money(element, "LineExtensionAmount", line.line_net)
     item = _cac(element, "Item")
     b.cbc(item, "Name", line.item_name, "item_name")
     _tax_category(b, item, "ClassifiedTaxCategory", line.vat_category, line.vat_rate)
-    b.cbc(_cac(element, "Price"), "PriceAmount", _plain(line.unit_price), "unit_price",
+    b.cbc(_cac(element, "Price"), "PriceAmount", plain_number(line.unit_price), "unit_price",
           currencyID=b.invoice.currency)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from importlib import metadata
+from xml.sax.saxutils import escape, quoteattr
 
 from destinations.exports.ledger import ExportRefused
 
@@ -35,3 +36,24 @@ def software_version() -> str:
         return metadata.version("ledgerflow")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def prefixed_xml(root: ET.Element, prefixes: dict[str, str]) -> bytes:
+    """The document with the prefixes its standard conventionally uses (``{namespace: "cbc:"}``, ``""``
+    for the default namespace), indented, UTF-8. ElementTree's own serialiser picks ``ns0:`` names
+    and refuses a default namespace beside unqualified attributes such as UBL's currencyID."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + "".join(_prefixed(root, prefixes, 0))).encode("utf-8")
+
+
+def _prefixed(element: ET.Element, prefixes: dict[str, str], depth: int):
+    namespace, _, local = element.tag[1:].partition("}")
+    tag = prefixes[namespace] + local
+    attributes = "".join(f" {key}={quoteattr(value)}" for key, value in element.attrib.items())
+    indent = "  " * depth
+    if len(element):
+        yield f"{indent}<{tag}{attributes}>\n"
+        for child in element:
+            yield from _prefixed(child, prefixes, depth + 1)
+        yield f"{indent}</{tag}>\n"
+    else:
+        yield f"{indent}<{tag}{attributes}>{escape(element.text or '')}</{tag}>\n"

@@ -13,7 +13,7 @@ import sys
 from bench.common import peak_mb, report, run_pair
 
 SIZES = {"smoke": 20_000, "full": 1_000_000}
-FORMATS = ("csv", "fec", "datev", "saft-no", "xaf", "sie4")
+FORMATS = ("csv", "fec", "datev", "saft-no", "xaf", "sie4", "beancount", "hledger", "template:xero-manual-journal")
 COMPANY = {
     "name": "Hotel Example AS", "vat_id": "NO999999999MVA", "registration_id": "999999999", "country": "NO",
     "currency": "EUR", "street": "Karl Johans gate 1", "city": "Oslo", "postcode": "0154",
@@ -65,12 +65,16 @@ def ours(lines: int) -> dict:
     import time
 
     from destinations.exports import ledger_format
+    from destinations.exports.templates import write_template
 
     export = build(lines)
     seconds = {}
     for name in FORMATS:
         started = time.perf_counter()
-        ledger_format(name).write(export)
+        if name.startswith("template:"):
+            write_template(name.removeprefix("template:"), export)
+        else:
+            ledger_format(name).write(export)
         seconds[name] = round(time.perf_counter() - started, 3)
     return {"seconds": round(sum(seconds.values()), 3), "per_format": seconds, "peak_rss_mb": peak_mb(),
             "lines": export.journal.height}

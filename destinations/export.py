@@ -246,3 +246,60 @@ def export_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: 
             on_period(index, len(periods))
     deliveries.deliver_results(con, tenant, destination, results, run_id=run_id, now=now)
     return results
+
+
+def export_invoice_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: str, periods: list[Period],
+                           *, run_id: str, now: datetime) -> list[ExportResult]:
+    """Publish the invoices issued up to the last period and not yet exported here (their latest version),
+    one e-invoice file per
+    invoice in the folder of the period of its issue date (an invoice that arrived late goes into its
+    own period's folder), each its own batch in the export ledger. An invoice the format refuses is
+    reported and stays pending; the others go on. Batches published before in these periods are
+    rewritten byte for byte from the stored invoices (restoring a deleted file)."""
+    from destinations.exports import invoice_format
+    from warehouse.invoices import invoice_version, pending_invoices
+
+    settings = tenant.destinations[destination]
+    writer, company, folder = invoice_format(settings.format), tenant.company(), tenant.destination_path(destination)
+    results = {period.key: ExportResult(destination, period) for period in periods}
+    published = query(con, """
+        SELECT b.*, x.object_id, x.content_hash FROM export_batch b JOIN export_log x USING (batch_id)
+        WHERE b.tenant = ? AND b.system_id = ? AND b.period_kind = ? AND b.period_start >= ? AND b.period_end <= ?
+        ORDER BY b.period_start, b.batch_id
+    """, [tenant.id, destination, periods[0].kind, periods[0].start, periods[-1].end])
+    for batch in published.iter_rows(named=True):
+        period = Period(batch["period_start"], batch["period_end"], batch["period_kind"])
+        ((name, content),) = writer.write_invoices([invoice_version(con, batch["object_id"], batch["content_hash"])],
+                                                    company)
+        if f"{period.key}/{name}" != batch["file_name"] or sha256_of(content) != batch["sha256"]:
+            raise RuntimeError(f"{batch['file_name']}: regenerated content differs from the exported file "
+                               f"(sha256 {batch['sha256']}); exported invoices must never change")
+        target = folder / batch["file_name"]
+        written = publish(target.parent, target.name, content).written
+        results[period.key].files.append(ExportedFile(batch["batch_id"], target, target, 1, batch["line_count"],
+                                                      batch["sha256"], False, written))
+    for digest, invoice in pending_invoices(con, destination, periods[-1].end):
+        period = period_containing(invoice.issue_date, periods[0].kind)
+        result = results.setdefault(period.key, ExportResult(destination, period))
+        try:
+            ((name, content),) = writer.write_invoices([invoice], company)
+        except ExportRefused as exc:
+            result.problems.append(f"{destination} ({settings.format}) refused {exc}; the invoice waits until "
+                                   "it is corrected (drop a corrected INVOICES.csv into the inbox)")
+            continue
+        relative = f"{period.key}/{name}"
+        target = folder / relative
+        written = publish(target.parent, target.name, content).written
+        batch = {"tenant": tenant.id, "system_id": destination, "batch_id": f"{destination}:{invoice.invoice_number}",
+                 "period_kind": period.kind, "period_start": period.start, "period_end": period.end,
+                 "file_name": relative, "sha256": sha256_of(content), "entry_count": 1,
+                 "line_count": len(invoice.lines), "run_id": run_id}
+        with transaction(con):
+            tracking.record_batch(con, batch=batch, entries=pl.DataFrame(
+                {"entry_id": [invoice.invoice_number], "content_hash": [digest]}), exported_at=now,
+                note=f"{relative} by run {run_id}", object_type="invoice")
+        result.files.append(ExportedFile(batch["batch_id"], target, target, 1, len(invoice.lines), batch["sha256"],
+                                         True, written))
+    ordered = sorted(results.values(), key=lambda r: r.period.start)
+    deliveries.deliver_results(con, tenant, destination, ordered, run_id=run_id, now=now)
+    return ordered

@@ -37,13 +37,14 @@ def pending_entries(con: duckdb.DuckDBPyConnection, tenant: str, system_id: str,
 
 
 def record_batch(con: duckdb.DuckDBPyConnection, *, batch: dict, entries: pl.DataFrame, exported_at: datetime,
-                 note: str) -> None:
-    """Log a published batch and every entry in it (the caller holds the transaction)."""
+                 note: str, object_type: str = "journal_entry") -> None:
+    """Log a published batch and every object in it (``entry_id``, ``content_hash``): journal entries,
+    or the one invoice of an e-invoice batch. The caller holds the transaction."""
     insert(con, ExportBatch, pl.DataFrame([batch]).with_columns(
         pl.lit(exported_at).cast(pl.Datetime("us", "UTC")).alias("created_at")))
     log = entries.select(
         pl.lit(batch["tenant"]).alias("tenant"), pl.lit(batch["system_id"]).alias("system_id"),
-        pl.lit("journal_entry").alias("object_type"), pl.col("entry_id").alias("object_id"), "content_hash",
+        pl.lit(object_type).alias("object_type"), pl.col("entry_id").alias("object_id"), "content_hash",
         pl.lit(exported_at).cast(pl.Datetime("us", "UTC")).alias("exported_at"),
         pl.lit(batch["file_name"]).alias("external_id"), pl.lit(note).alias("note"),
         pl.lit(batch["batch_id"]).alias("batch_id"))

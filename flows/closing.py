@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
-from destinations.export import ExportResult, export_periods
+from destinations.export import ExportResult, export_invoice_periods, export_periods
 from flows.reporting import frame_table, markdown_table, trial_balance_markdown
 from schemas.tenant import Tenant
 from sources.extract import ExtractResult, extract
@@ -92,19 +92,39 @@ def journal_step(tenant: Tenant, source: str, dates: list[date], run_id: str) ->
     return result
 
 
+def _take_invoices(con, tenant: Tenant, run_id: str) -> None:
+    """INVOICES.csv files in ``<inbox>/invoices`` into ``issued_invoice``; bad files are quarantined and
+    become open rejects (so the run ends CompletedWithRejects), the good ones go on."""
+    from warehouse.invoices import take_invoice_inbox
+
+    intake = take_invoice_inbox(con, tenant, run_id=run_id, now=_now())
+    for name, count in intake.loaded:
+        _logger().info("invoices: %s: %d invoices new or replaced", name, count)
+    for name, reason in intake.quarantined:
+        _logger().warning("invoices: %s quarantined: %s", name, reason)
+    for problem in intake.rejected:
+        _logger().warning("invoices: %s", problem)
+
+
 def publish_step(tenant: Tenant, destinations: list[str], periods: list[Period], run_id: str,
                  on_period: Callable[[int, int], None] | None = None) -> list[ExportResult]:
     """Publish every period, in order, to each destination (see ``export_periods``)."""
     results = []
     total = len(periods) * len(destinations)
     with opened(tenant.duckdb_path()) as con:
+        if any(tenant.destinations[d].type == "einvoices" for d in destinations):
+            _take_invoices(con, tenant, run_id)
         for number, destination in enumerate(destinations):
             def progress(done: int, _: int, before: int = number * len(periods)) -> None:
                 if on_period:
                     on_period(before + done, total)
 
-            exported = export_periods(con, tenant, destination, periods, run_id=run_id, now=_now(),
-                                      on_period=progress)
+            if tenant.destinations[destination].type == "einvoices":
+                exported = export_invoice_periods(con, tenant, destination, periods, run_id=run_id, now=_now())
+                progress(len(periods), len(periods))
+            else:
+                exported = export_periods(con, tenant, destination, periods, run_id=run_id, now=_now(),
+                                          on_period=progress)
             for file in (f for result in exported for f in result.files if f.new_batch):
                 _logger().info("exported %s: %d entries, %d lines", file.path, file.entries, file.lines)
             for record in (d for result in exported for d in result.deliveries if d.channel != "local"):

@@ -252,12 +252,33 @@ class StatementGap(pa.DataFrameModel):
         name = "statement_gap"
 
 
+class IssuedInvoice(pa.DataFrameModel):
+    """An invoice or credit note the tenant issued (from INVOICES.csv files in the inbox), kept as
+    the canonical JSON of ``destinations.exports.invoices``: exact, and what e-invoices are written from.
+    Every version is kept: a destination that exported one keeps it, the others take the latest."""
+
+    invoice_number: str
+    version: int = pa.Field(ge=1)
+    invoice_type: str = pa.Field(isin=["380", "381"])
+    issue_date: pl.Date
+    buyer_name: str
+    document: str
+    content_hash: str
+    source_file: str
+    run_id: str
+    loaded_at: Timestamp
+
+    class Config(_Strict):
+        name = "issued_invoice"
+        unique = ["invoice_number", "version"]
+
+
 class InboxFile(pa.DataFrameModel):
     """A file taken from the reconciliation inbox: loaded, or quarantined with the reason."""
 
     sha256: str = pa.Field(unique=True)
     name: str
-    kind: str = pa.Field(isin=["bank", "items"])
+    kind: str = pa.Field(isin=["bank", "items", "invoices"])
     rows: int = pa.Field(ge=0)
     status: str = pa.Field(isin=["loaded", "quarantined"])
     reason: Optional[str] = _nullable()
@@ -468,6 +489,7 @@ CANONICAL_MODELS: tuple[type[pa.DataFrameModel], ...] = (
     MatchSuggestion,
     Discrepancy,
     InboxFile,
+    IssuedInvoice,
     JournalEntry,
     JournalLine,
     Reject,

@@ -191,10 +191,20 @@ class FilesDestination(_Model):
         return self
 
 
-CsvDestination = FilesDestination  # the name of issue 3's destination, kept for readers of older code
+class EInvoiceDestination(_Model):
+    """The tenant's issued invoices (INVOICES.csv files dropped into ``<inbox>/invoices``) as
+    e-invoices, one file per invoice: Peppol BIS 3.0 UBL (``ubl``) or Factur-X PDF/A-3 (``facturx``),
+    kept in ``path/<period>/`` and optionally delivered by sFTP and e-mail."""
+
+    type: Literal["einvoices"]
+    format: Literal["ubl", "facturx"]
+    path: str
+    schedule: Literal["daily", "weekly", "monthly"] = "daily"
+    sftp: SftpServer | None = None
+    email: EmailDelivery | None = None
 
 
-Destination = FilesDestination
+Destination = Annotated[Union[FilesDestination, EInvoiceDestination], Field(discriminator="type")]
 
 
 class ReconAccounts(_Model):
@@ -245,6 +255,8 @@ class Tenant(Company):
     notify: NotifySettings | None = None
     bank_csv_profiles: dict[str, BankCsvProfile] = {}  # [bank_csv_profiles.NAME]: the tenant's own bank CSVs
     templates: dict[str, dict] = {}  # [templates.NAME]: the tenant's own import templates (see exports.templates)
+    fec: dict[str, dict[str, str]] = {}  # [fec] journal_names: COMPANY.toml's per-format table, as in the export
+    facturx: dict[str, str] = {}  # [facturx] font, bold_font: TrueType files for the Factur-X page
 
     @field_validator("currency")
     @classmethod
@@ -292,7 +304,8 @@ class Tenant(Company):
     def company(self) -> Company:
         """The tenant as the COMPANY.toml that export formats read (with its own import templates)."""
         fields = self.model_dump(include=set(Company.model_fields))
-        return Company.model_validate({**fields, "templates": self.templates})
+        extra = {"templates": self.templates, "fec": self.fec, "facturx": self.facturx}
+        return Company.model_validate({**fields, **{key: value for key, value in extra.items() if value}})
 
     def inbox_path(self) -> Path:
         recon = self.reconciliation

@@ -43,6 +43,9 @@ ALERT_KINDS = ("double_payment", "overpayment", "currency_mismatch", "partial_pa
 AGEING_KINDS = ("unmatched_line", "suggestion", "stale_item")
 
 
+INBOX_TABLES = {"bank": "bank_line", "items": "open_item", "invoices": "issued_invoice"}
+
+
 def _sha(*parts: object) -> str:
     return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:20]
 
@@ -81,7 +84,7 @@ def take_inbox(con: duckdb.DuckDBPyConnection, tenant: Tenant, *, run_id: str, n
             try:
                 frame = read_table(path, columns)
             except InputError as exc:
-                _quarantine(con, path, inbox, kind, digest, str(exc), run_id=run_id, now=now)
+                quarantine_file(con, path, inbox, kind, digest, str(exc), run_id=run_id, now=now)
                 result.quarantined.append((path.name, str(exc)))
                 continue
             with transaction(con):
@@ -105,7 +108,7 @@ def _take_statement(con, path: Path, inbox: Path, digest: str, result: InboxResu
     try:
         _, statements, rows = read_statement_file(path.read_bytes(), path.name)
     except StatementError as exc:
-        _quarantine(con, path, inbox, "bank", digest, str(exc), run_id=run_id, now=now)
+        quarantine_file(con, path, inbox, "bank", digest, str(exc), run_id=run_id, now=now)
         result.quarantined.append((path.name, str(exc)))
         return
     new, warnings = store_statements(con, "inbox", statement_rows(path.name, digest, statements, rows), rows,
@@ -117,8 +120,9 @@ def _take_statement(con, path: Path, inbox: Path, digest: str, result: InboxResu
     result.loaded.append((path.name, new))
 
 
-def _quarantine(con, path: Path, inbox: Path, kind: str, digest: str, reason: str, *, run_id: str,
-                now: datetime) -> None:
+def quarantine_file(con, path: Path, inbox: Path, kind: str, digest: str, reason: str, *, run_id: str,
+                    now: datetime) -> None:
+    """Move a bad inbox file to ``<inbox>/quarantine`` with a ``.reason.txt``; log it and open a reject."""
     target = inbox / "quarantine"
     target.mkdir(parents=True, exist_ok=True)
     (target / f"{path.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
@@ -128,7 +132,7 @@ def _quarantine(con, path: Path, inbox: Path, kind: str, digest: str, reason: st
             "sha256": digest, "name": path.name, "kind": kind, "rows": 0, "status": "quarantined",
             "reason": reason, "run_id": run_id, "taken_at": now}]))
         rows = reject_store.with_ids(pl.DataFrame([{
-            "source": "inbox", "table_name": "bank_line" if kind == "bank" else "open_item",
+            "source": "inbox", "table_name": INBOX_TABLES[kind],
             "record_id": path.name, "record_version": digest[:12], "business_date": None, "column_name": None,
             "value": None, "reason": reason, "payload": None}], schema_overrides={"business_date": pl.Date}),
             stage="reconcile", run_id=run_id, now=now)

@@ -9,8 +9,9 @@ cannot carry; each format adds its own rules (Peppol's in ``ubl``).
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -266,3 +267,26 @@ def unique_file_names(invoices: list[Invoice], suffix: str) -> list[str]:
                                 f"invoice {names[name]}")
         names[name] = invoice.invoice_number
     return list(names)
+
+
+def invoice_document(invoice: Invoice) -> str:
+    """The invoice as canonical JSON (dates ISO, amounts as exact decimal strings): what the
+    warehouse stores and hashes; ``invoice_from_document`` gives the same invoice back."""
+    return json.dumps(asdict(invoice), default=str, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def invoice_from_document(text: str) -> Invoice:
+    data = json.loads(text)
+
+    def day(value: str | None) -> date | None:
+        return None if value is None else date.fromisoformat(value)
+
+    def number(value: str | None) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+    lines = tuple(InvoiceLine(**{**line, "quantity": Decimal(line["quantity"]),
+                                 "unit_price": Decimal(line["unit_price"]), "vat_rate": number(line["vat_rate"])})
+                  for line in data.pop("lines"))
+    return Invoice(**{**data, "issue_date": date.fromisoformat(data["issue_date"]), "due_date": day(data["due_date"]),
+                      "delivery_date": day(data["delivery_date"]), "seller": Party(**data["seller"]),
+                      "buyer": Party(**data["buyer"]), "lines": lines})

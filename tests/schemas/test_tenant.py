@@ -89,3 +89,27 @@ def test_broken_toml_is_named(tmp_path):
     path.write_text("id = \n")
     with pytest.raises(ConfigError, match="broken.toml: not valid TOML"):
         load_tenant(path)
+
+
+def test_the_tenant_is_the_company_file_of_the_export_formats_with_their_own_tables():
+    document = demo_document()
+    document["fec"] = {"journal_names": {"HT": "Hébergement"}}
+    document["facturx"] = {"font": "/fonts/Company.ttf"}
+    document["templates"] = {"mine": {"columns": []}}
+    company = parse_tenant(document, "tenants/demo.toml").company()
+    assert company.vat_id == "FR40303265045" and company.currency == "EUR"
+    assert company.model_extra == {"fec": {"journal_names": {"HT": "Hébergement"}},
+                                   "facturx": {"font": "/fonts/Company.ttf"}, "templates": {"mine": {"columns": []}}}
+
+
+@pytest.mark.parametrize(("destination", "expected"), [
+    ({"type": "files", "format": "nope", "path": "x"}, "format 'nope' is not a ledger export format"),
+    ({"type": "csv", "format": "fec", "path": "x"}, "for format = 'fec' use type = 'files'"),
+    ({"type": "einvoices", "format": "fec", "path": "x"}, "destinations.bad.einvoices.format"),
+    ({"type": "files", "format": "fec", "path": "x", "email": {"to": [], "sender": "a@b", "smtp_host": "h"}},
+     "destinations.bad.files.email.to"),
+])
+def test_a_destination_the_exports_cannot_serve_is_named(destination, expected):
+    document = demo_document()
+    document["destinations"]["bad"] = destination
+    assert expected in problems(document)

@@ -3,7 +3,8 @@ work after the journal was read and checked: ``FORMAT.write``).
 
 Ours: each format's writer on the same checked journal (a hotel month: sales with VAT, card and
 transfer payments, bank fees; N/4 entries of 4 lines). Baseline, in the same run: the bare Polars
-``write_csv`` of the same frame -- what any export costs at least. Prints seconds per format.
+``write_csv`` of the same frame -- what any export costs at least. Prints seconds per format, and
+milliseconds per e-invoice (UBL, Factur-X) for N/1000 two-line invoices.
 """
 
 from __future__ import annotations
@@ -77,7 +78,32 @@ def ours(lines: int) -> dict:
             ledger_format(name).write(export)
         seconds[name] = round(time.perf_counter() - started, 3)
     return {"seconds": round(sum(seconds.values()), 3), "per_format": seconds, "peak_rss_mb": peak_mb(),
-            "lines": export.journal.height}
+            "lines": export.journal.height, "ms_per_invoice": invoices(max(10, lines // 1000))}
+
+
+def invoices(count: int) -> dict:
+    """Milliseconds per invoice written as UBL and as Factur-X (two lines, two VAT rates each)."""
+    import time
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from destinations.exports import invoice_format
+    from destinations.exports.invoices import Invoice, InvoiceLine, Party
+    from schemas.company import Company
+
+    company = Company(**{**COMPANY, "vat_id": "FR40303265045", "country": "FR"})
+    seller = Party(None, None, None, None, None, None, "0009:30326504500017")
+    buyer = Party("Customer SARL", "FR23552081317", "3 rue de la Paix", "Lyon", "69002", "FR", "0009:55208131700015")
+    lines = (InvoiceLine("1", "Room", Decimal(3), Decimal("118.33"), "DAY", "S", Decimal(10), None),
+             InvoiceLine("2", "Spa", Decimal(2), Decimal("25.00"), "C62", "S", Decimal(20), None))
+    batch = [Invoice(f"F-{n:06d}", date(2026, 3, 1) + timedelta(days=n % 31), date(2026, 4, 30), "EUR", seller,
+                     buyer, f"PO-{n}", "380", None, None, None, lines) for n in range(count)]
+    timings = {}
+    for name in ("ubl", "facturx"):
+        started = time.perf_counter()
+        invoice_format(name).write_invoices(batch, company)
+        timings[name] = round(1000 * (time.perf_counter() - started) / count, 2)
+    return timings
 
 
 def baseline(lines: int) -> dict:
@@ -94,7 +120,8 @@ def main(argv: list[str]) -> None:
     if measured:
         size, mine, bare = measured
         report("exports", size, mine, "Polars write_csv of the same journal (one format's floor)", bare,
-               mine["lines"] * len(FORMATS), seconds_per_format=mine["per_format"], formats=list(FORMATS))
+               mine["lines"] * len(FORMATS), seconds_per_format=mine["per_format"], formats=list(FORMATS),
+               ms_per_invoice=mine["ms_per_invoice"])
 
 
 if __name__ == "__main__":

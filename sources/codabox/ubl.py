@@ -50,6 +50,8 @@ def purchase_invoice_item(data: bytes, file: str, item_id: str) -> dict:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         raise UblError(f"{file}: line {exc.position[0]}: not well-formed XML ({exc})") from None
+    except LookupError as exc:  # an encoding Python has no codec for (raised as is once a package adds codecs)
+        raise UblError(f"{file}: line 1: the XML declaration names an unknown encoding ({exc})") from None
     local = root.tag.rsplit("}", 1)[-1]
     if local not in ROOTS:
         raise UblError(f"{file}: <{local}> is not a UBL Invoice or CreditNote")

@@ -52,4 +52,6 @@ def test_exports_smoke_size_writes_every_ledger_format():
     assert done.returncode == 0, done.stderr[-2000:]
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert KEYS <= set(line) and line["bench"] == "exports"
-    assert set(line["seconds_per_format"]) == {"csv", "fec", "datev", "saft-no", "xaf", "sie4"}
+    assert set(line["seconds_per_format"]) == {"csv", "fec", "datev", "saft-no", "xaf", "sie4", "beancount", "hledger",
+                                               "template:xero-manual-journal"}
+    assert set(line["ms_per_invoice"]) == {"ubl", "facturx"}

@@ -267,6 +267,18 @@ def test_nothing_else_is_found(text):
 
 
 surrounding = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+
+
+def in_groups(reference: str) -> str:
+    return " ".join(reference[i:i + 4] for i in range(0, len(reference), 4))
+
+
+def groups_read_as_words(reference: str) -> bool:
+    """Printed in groups of four, does a group of letters follow digits only (``RF25 0000 A``)? The
+    finder leaves such a group out by design (``RF18 5390 0754 7034 DANK U``: words after a
+    numeric reference), so these are not expected to be found in full; see ``_same_reference``."""
+    groups = in_groups(reference).split(" ")
+    return any(g.isalpha() and "".join(groups[:n])[4:].isdigit() for n, g in enumerate(groups) if n > 0)
 # Separators that end a word: a reference printed in groups followed by ONE space and a short
 # word is ambiguous (the word could be its last group), and is read longest-valid-first.
 separators = st.sampled_from([" : ", ", ", "\n", " (", ") ", " / ", "; "])
@@ -278,8 +290,8 @@ separators = st.sampled_from([" : ", ", ", "\n", " (", ") ", " / ", "; "])
     ogm_bases.map(make_ogm).map(lambda o: (o, f"*** {o[:3]} / {o[3:7]} / {o[7:]} ***")),
     rf_bodies.map(make_rf).map(lambda r: (r, r)),
     rf_bodies.map(make_rf).map(lambda r: (r, r.lower())),
-    rf_bodies.map(make_rf).map(lambda r: (r, " ".join(r[i:i + 4] for i in range(0, len(r), 4)))),
-    rf_bodies.map(make_rf).map(lambda r: (r, " ".join(r[i:i + 4] for i in range(0, len(r), 4)).lower())),
+    rf_bodies.map(make_rf).filter(lambda r: not groups_read_as_words(r)).map(lambda r: (r, in_groups(r))),
+    rf_bodies.map(make_rf).filter(lambda r: not groups_read_as_words(r)).map(lambda r: (r, in_groups(r).lower())),
 ))
 def test_a_made_reference_is_found_inside_random_text(before, after, left, right, made):
     key, printed = made

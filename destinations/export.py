@@ -56,6 +56,7 @@ class ExportResult:
     files: list[ExportedFile] = field(default_factory=list)
     deliveries: list[deliveries.DeliveryRecord] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # refusals and failed deliveries, for the run's state
+    posted: object | None = None  # flows.post.PostSummary, for an API destination
 
 
 def _render(tenant: Tenant, destination: str, period: Period, sequence: int,

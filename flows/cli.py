@@ -313,6 +313,84 @@ def deliver_command(
         raise typer.Exit(1)
 
 
+@app.command("auth")
+def auth_command(
+    system: Annotated[str, typer.Argument(help="xero, qbo, or the name of one of the tenant's API destinations.")],
+    tenant: Annotated[str, typer.Option(help="Tenant id or path to its TOML file.")],
+    redirect_uri: Annotated[str, typer.Option(help="The redirect URI registered with the OAuth app.")]
+    = "http://localhost:8765/callback",
+    code: Annotated[Optional[str], typer.Option(help="The code the browser came back with (second step).")] = None,
+) -> None:
+    """Connect an organisation once (OAuth 2.0 authorisation code): without --code, print the URL to
+    open; with --code, exchange it and store the tokens in the destination's token store."""
+    from destinations.apis.oauth import AuthError, authorization_url
+    from flows.post import PostProblem, resolve_destination, session_for
+    from schemas.tenant import ConfigError, load_tenant
+
+    try:
+        config = load_tenant(tenant)
+        destination = resolve_destination(config, system)
+    except (ConfigError, PostProblem) as exc:
+        _fail(str(exc))
+    try:
+        module, _, session = session_for(config, destination)
+    except PostProblem as exc:
+        _fail(f"{exc} (the OAuth app's id and secret)")
+    if code is None:
+        url, state = authorization_url(module.AUTHORIZE_URL, client_id=session.client_id, redirect_uri=redirect_uri,
+                                       scope=module.SCOPE)
+        print(url)
+        console.print(f"Open it, allow access, then run this command again with --code (state {state}).")
+        return
+    try:
+        session.exchange_code(code, redirect_uri)
+    except AuthError as exc:
+        _fail(str(exc))
+    print(f"{destination}: connected; tokens stored in {session.store}")
+
+
+@app.command("post")
+def post_command(
+    system: Annotated[str, typer.Argument(help="xero, qbo, or the name of one of the tenant's API destinations.")],
+    tenant: Annotated[str, typer.Option(help="Tenant id or path to its TOML file.")],
+    period: Annotated[str, typer.Option(help="YYYY-MM-DD..YYYY-MM-DD, both days included.")],
+    journal: Annotated[Optional[Path], typer.Option(
+        help="JOURNAL.csv to post instead of the tenant's ledger (tracked in the tenant's export ledger).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be posted; send nothing.")] = False,
+) -> None:
+    """Post the period's journal entries to an accounting API (INTERFACES §5). Posting twice posts
+    nothing new. Exit 1 if an entry failed (each is named with the API's message)."""
+    import uuid
+
+    from destinations.apis.http import ApiUnavailable
+    from destinations.apis.limiter import DailyLimitReached
+    from destinations.apis.oauth import AuthError
+    from flows.export_files import ExportProblem, parse_period
+    from flows.post import PostProblem, post_period, resolve_destination
+    from schemas.tenant import ConfigError, load_tenant
+    from sources.recon_csv import InputError
+
+    try:
+        config = load_tenant(tenant)
+        start, end = parse_period(period)
+        destination = resolve_destination(config, system)
+        summary = post_period(config, destination, start, end, journal_csv=journal, dry_run=dry_run,
+                              run_id=f"post-{uuid.uuid4()}")
+    except (ConfigError, ExportProblem, PostProblem, InputError) as exc:
+        _fail(str(exc))
+    except (AuthError, ApiUnavailable, DailyLimitReached) as exc:
+        partial = getattr(exc, "summary", None)
+        if partial is not None:
+            print(partial.line())
+        errors.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    print(summary.line())
+    for outcome in summary.failed:
+        errors.print(f"failed {outcome.object_id}: {outcome.message}", markup=False, soft_wrap=True)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
 @app.command("export")
 def export_command(
     format: Annotated[str, typer.Argument(

@@ -106,6 +106,27 @@ def _take_invoices(con, tenant: Tenant, run_id: str) -> None:
         _logger().warning("invoices: %s", problem)
 
 
+def _post(con, tenant: Tenant, destination: str, periods: list[Period], run_id: str) -> ExportResult:
+    """An API destination: the periods' entries posted (``flows.post``); failures become problems of
+    the run, and what was not posted waits for the next run."""
+    from destinations.apis.http import ApiUnavailable
+    from destinations.apis.limiter import DailyLimitReached
+    from destinations.apis.oauth import AuthError
+    from flows.post import PostProblem, post_period
+
+    result = ExportResult(destination, Period(periods[0].start, periods[-1].end, periods[0].kind))
+    try:
+        result.posted = summary = post_period(tenant, destination, periods[0].start, periods[-1].end,
+                                              run_id=run_id, con=con)
+    except (AuthError, ApiUnavailable, DailyLimitReached, PostProblem) as exc:
+        result.posted = getattr(exc, "summary", None)
+        result.problems.append(f"{destination}: posting stopped: {exc}; the rest is posted by the next run")
+        return result
+    _logger().info("%s: %s", destination, summary.line())
+    result.problems += [f"{destination}: {o.object_id} not posted: {o.message}" for o in summary.failed]
+    return result
+
+
 def publish_step(tenant: Tenant, destinations: list[str], periods: list[Period], run_id: str,
                  on_period: Callable[[int, int], None] | None = None) -> list[ExportResult]:
     """Publish every period, in order, to each destination (see ``export_periods``)."""
@@ -119,7 +140,10 @@ def publish_step(tenant: Tenant, destinations: list[str], periods: list[Period],
                 if on_period:
                     on_period(before + done, total)
 
-            if tenant.destinations[destination].type == "einvoices":
+            if tenant.destinations[destination].type in ("xero", "qbo"):
+                exported = [_post(con, tenant, destination, periods, run_id)]
+                progress(len(periods), len(periods))
+            elif tenant.destinations[destination].type == "einvoices":
                 exported = export_invoice_periods(con, tenant, destination, periods, run_id=run_id, now=_now())
                 progress(len(periods), len(periods))
             else:
@@ -290,12 +314,16 @@ def publish_artifacts(tenant: Tenant, summary: CloseSummary) -> None:
               f.sha256[:12]) for e in summary.exports for f in e.files]
     sent = [(d.destination, d.file_name, d.channel, d.target, d.status, d.detail) for e in summary.exports
             for d in e.deliveries if d.channel != "local"]
+    posted = [(e.destination, e.posted.system, len(e.posted.posted) + len(e.posted.found), e.posted.skipped,
+               len(e.posted.failed), e.posted.requests) for e in summary.exports if e.posted is not None]
     problems = "".join(f"- {problem}\n" for problem in summary.export_problems)
     create_markdown_artifact(
         "## Export manifest\n\n" + markdown_table(files, ["destination", "period", "file", "entries", "lines",
                                                            "batch", "sha256"])
         + ("\n\n## Deliveries\n\n" + markdown_table(sent, ["destination", "file", "channel", "target", "status",
                                                             "detail"]) if sent else "")
+        + ("\n\n## Posted to accounting APIs\n\n" + markdown_table(posted, [
+            "destination", "system", "posted", "skipped (already exported)", "failed", "requests"]) if posted else "")
         + ("\n\n## Export problems\n\n" + problems if problems else ""),
         key=f"{key}-export-manifest", description="Files published and delivered by this run")
     if summary.reconciliation is not None:

@@ -392,6 +392,21 @@ class ExportLog(pa.DataFrameModel):
         name = "export_log"
 
 
+class EntryTimeline(pa.DataFrameModel):
+    """What happened to a journal entry after it was built, as the consuming system said (append-only):
+    an ``exported`` row per system that marked it, with the note and who marked it."""
+
+    entry_id: str
+    system_id: str
+    event: str = pa.Field(isin=["exported"])
+    note: Optional[str] = _nullable()
+    actor: str
+    recorded_at: Timestamp  # not `at`: a reserved word in DuckDB
+
+    class Config(_Strict):
+        name = "entry_timeline"
+
+
 class ExportBatch(pa.DataFrameModel):
     """One published export file (possibly empty) and its manifest."""
 
@@ -432,6 +447,23 @@ class ExportDelivery(pa.DataFrameModel):
 
     class Config(_Strict):
         name = "export_delivery"
+
+
+class PostAttempt(pa.DataFrameModel):
+    """An object about to be posted to an API, written before the call: if the run dies between
+    the call and recording its result, the next run finds this row and looks the object up by its
+    reference instead of posting it again. Removed once the object is recorded in export_log."""
+
+    tenant: str
+    system_id: str
+    object_id: str
+    content_hash: str
+    run_id: str
+    started_at: Timestamp
+
+    class Config(_Strict):
+        name = "post_attempt"
+        unique = ["tenant", "system_id", "object_id"]
 
 
 class ClosedDay(pa.DataFrameModel):
@@ -494,8 +526,10 @@ CANONICAL_MODELS: tuple[type[pa.DataFrameModel], ...] = (
     JournalLine,
     Reject,
     ExportLog,
+    EntryTimeline,
     ExportBatch,
     ExportDelivery,
+    PostAttempt,
     ClosedDay,
     StagedLoad,
     PendingDay,

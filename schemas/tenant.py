@@ -204,7 +204,25 @@ class EInvoiceDestination(_Model):
     email: EmailDelivery | None = None
 
 
-Destination = Annotated[Union[FilesDestination, EInvoiceDestination], Field(discriminator="type")]
+class ApiDestination(_Model):
+    """An accounting system's API (``xero``, ``qbo``): the period's journal entries posted one object
+    each, tracked per entry in the export ledger (``ledgerflow post``, and the close on its schedule).
+    Secrets are never here: the OAuth client's id and secret come from environment variables, the
+    tokens from ``token_store`` (``prefect:<Secret block>`` or ``file:<path>`` under data_dir)."""
+
+    type: Literal["xero", "qbo"]
+    organisation: str = Field(min_length=1)  # Xero tenant id (GET /connections) | QBO realm id (company id)
+    schedule: Literal["daily", "weekly", "monthly"] = "daily"
+    base_url: str | None = None  # default: the system's production API; LEDGERFLOW_<SYSTEM>_BASE_URL overrides
+    token_url: str | None = None  # default: the system's token endpoint; LEDGERFLOW_<SYSTEM>_TOKEN_URL overrides
+    client_id_env: str  # names of the variables holding the OAuth client's id and secret
+    client_secret_env: str
+    token_store: str | None = None  # default: file:tokens/<type>-<organisation>.json under data_dir
+    accounts: dict[str, str] = {}  # our GL account -> theirs: Xero AccountCode (default: the same), QBO account id
+    timeout_seconds: float = Field(default=30, gt=0, le=300)  # not money
+
+
+Destination = Annotated[Union[FilesDestination, EInvoiceDestination, ApiDestination], Field(discriminator="type")]
 
 
 class ReconAccounts(_Model):

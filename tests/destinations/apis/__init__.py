@@ -1,0 +1,1 @@
+"""Tests of the accounting API clients and their fakes."""

@@ -4,7 +4,8 @@
 hash; ``export_batch`` one row per published file. Together they answer: not yet
 exported (``pending_entries``), exported in which file and when, and -- because an
 exported entry is immutable -- which entries a late source change must reverse.
-The query API of the ledger (``since``, ``mark``) arrives with the API destinations.
+Systems that pull entries themselves use the ledger through ``destinations.entries_api``
+(pending, since, mark with a timeline note).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from flows.cli_exports import exports_app
+
 app = typer.Typer(
     name="ledgerflow",
     help="Operational systems (PMS, POS, payments, banks) to balanced journals, reconciliation and "
@@ -31,6 +33,7 @@ app.add_typer(reconcile_app, name="reconcile")
 statements_app = typer.Typer(help="Bank statement files (CODA, camt.053/054, MT940, OFX, bank CSV).",
                              no_args_is_help=True)
 app.add_typer(statements_app, name="statements")
+app.add_typer(exports_app, name="exports")
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 

@@ -23,6 +23,12 @@ class Clock:
         self.now += seconds
 
 
+def instant_limiter() -> RateLimiter:
+    """The real limits on a clock that jumps instead of sleeping: a Retry-After costs no time."""
+    clock = Clock()
+    return RateLimiter(now=clock, sleep=clock.sleep)
+
+
 def limiter(clock: Clock, **limits: Limits) -> RateLimiter:
     return RateLimiter(limits or {"xero": Limits(((60, 60.0), (5000, 86_400.0)), concurrent=5)}, now=clock,
                        sleep=clock.sleep)

@@ -114,17 +114,15 @@ def _post(con, tenant: Tenant, destination: str, periods: list[Period], run_id: 
     from destinations.apis.oauth import AuthError
     from flows.post import PostProblem, post_period
 
-    result = ExportResult(destination, Period(periods[0].start, periods[-1].end, periods[0].kind))
+    span = Period(periods[0].start, periods[-1].end, periods[0].kind)
     try:
-        result.posted = summary = post_period(tenant, destination, periods[0].start, periods[-1].end,
-                                              run_id=run_id, con=con)
+        summary = post_period(tenant, destination, span.start, span.end, run_id=run_id, con=con)
     except (AuthError, ApiUnavailable, DailyLimitReached, PostProblem) as exc:
-        result.posted = getattr(exc, "summary", None)
-        result.problems.append(f"{destination}: posting stopped: {exc}; the rest is posted by the next run")
-        return result
+        return ExportResult(destination, span, posted=getattr(exc, "summary", None), problems=[
+            f"{destination}: posting stopped: {exc}; the rest is posted by the next run"])
     _logger().info("%s: %s", destination, summary.line())
-    result.problems += [f"{destination}: {o.object_id} not posted: {o.message}" for o in summary.failed]
-    return result
+    return ExportResult(destination, span, posted=summary,
+                        problems=[f"{destination}: {o.object_id} not posted: {o.message}" for o in summary.failed])
 
 
 def publish_step(tenant: Tenant, destinations: list[str], periods: list[Period], run_id: str,

@@ -55,3 +55,16 @@ def test_exports_smoke_size_writes_every_ledger_format():
     assert set(line["seconds_per_format"]) == {"csv", "fec", "datev", "saft-no", "xaf", "sie4", "beancount", "hledger",
                                                "template:xero-manual-journal"}
     assert set(line["ms_per_invoice"]) == {"ubl", "facturx"}
+
+
+def test_post_smoke_size_posts_every_journal_once_within_the_limits():
+    done = subprocess.run([sys.executable, "-m", "bench.post", "--size", "smoke"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert KEYS <= set(line) and line["bench"] == "post"
+    for system in ("xero", "qbo"):
+        figures = line[system]
+        assert figures["posted"] == figures["stored"] == line["size"], figures
+        assert figures["refused_429"] == 0 and figures["spec_violations"] == 0, figures
+    assert line["xero"]["busiest_minute"] <= 60 and line["qbo"]["busiest_minute"] <= 500

@@ -3,7 +3,9 @@
 Each key (system, organisation) has sliding windows (Xero: 60 calls a minute and 5,000 a
 day per organisation; QBO: 500 a minute and 10 a second per realm) and a number of calls
 allowed at once. ``acquire`` waits until every window has room, so the limits are never
-exceeded by us; ``pause`` honours a server's ``Retry-After`` (someone else may share the
+exceeded by us. A call counts from when it is sent until a window's length after its answer
+came back: the server counts it at some instant in between, so however the network delays
+calls, no window the server sees holds more than the limit; ``pause`` honours a server's ``Retry-After`` (someone else may share the
 organisation's quota); ``observe`` takes the server's own count of what is left today. A
 day's quota is not waited for: ``DailyLimitReached`` says so and the rest waits for the
 next run. The clock and the sleep are injectable, so tests and benchmarks need not wait.
@@ -62,7 +64,7 @@ class RateLimiter:
         return key
 
     def acquire(self, system: str, organisation: str) -> None:
-        """Wait until a call may go out now, and count it."""
+        """Wait until a call may go out now, and count it as in flight."""
         with self._lock:
             key = self._key(system, organisation)
             while True:
@@ -70,9 +72,9 @@ class RateLimiter:
                     raise DailyLimitReached(f"{system} organisation {organisation}: the day's API calls are used up "
                                             "(the server says none remain); the rest is posted by the next run")
                 wait = self._wait(key)
-                if wait <= 0 and key.in_flight < key.limits.concurrent:
+                if wait == 0:
                     break
-                if wait <= 0:  # only the number of calls at once: a release wakes us
+                if wait is None:  # the calls in flight fill a window or the concurrency: a release wakes us
                     self._lock.wait(timeout=1.0)
                     continue
                 key.waited += wait
@@ -81,30 +83,38 @@ class RateLimiter:
                     self.sleep(wait)
                 finally:
                     self._lock.acquire()
-            stamp = self.now()
-            for calls in key.calls:
-                calls.append(stamp)
             key.in_flight += 1
             if key.day_remaining is not None:
                 key.day_remaining -= 1
 
-    def _wait(self, key: _Key) -> float:
-        """Seconds until every window has room (0: now)."""
+    def _wait(self, key: _Key) -> float | None:
+        """Seconds until every window has room for one more call (0: now; None: after a release)."""
         now = self.now()
         wait = max(0.0, key.paused_until - now)
+        if key.in_flight >= key.limits.concurrent:
+            return None if wait == 0 else wait
         for (limit, seconds), calls in zip(key.limits.windows, key.calls, strict=True):
             while calls and calls[0] <= now - seconds:
                 calls.popleft()
-            if len(calls) >= limit:
-                if seconds >= DAY:
-                    raise DailyLimitReached(f"{limit} API calls a day reached for this organisation; the rest is "
-                                            "posted by the next run")
-                wait = max(wait, calls[0] + seconds - now)
+            if len(calls) + key.in_flight < limit:
+                continue
+            if seconds >= DAY and len(calls) >= limit:
+                raise DailyLimitReached(f"{limit} API calls a day reached for this organisation; the rest is "
+                                        "posted by the next run")
+            if len(calls) + key.in_flight - limit >= len(calls):  # only calls in flight would leave room
+                return None if wait == 0 else wait
+            # the oldest completed calls leave the window one by one
+            wait = max(wait, calls[len(calls) + key.in_flight - limit] + seconds - now)
         return wait
 
     def release(self, system: str, organisation: str) -> None:
+        """The call's answer came back: it now counts in every window from this instant."""
         with self._lock:
-            self._key(system, organisation).in_flight -= 1
+            key = self._key(system, organisation)
+            key.in_flight -= 1
+            stamp = self.now()
+            for calls in key.calls:
+                calls.append(stamp)
             self._lock.notify_all()
 
     def pause(self, system: str, organisation: str, seconds: float) -> None:

@@ -171,3 +171,30 @@ def test_missing_credentials_or_an_unknown_system_are_named(hotel, monkeypatch):
     monkeypatch.delenv("TEST_XERO_CLIENT_SECRET")
     missing = ledgerflow("post", "xero", "--tenant", str(hotel.tenant_file), "--period", f"{START}..{END}")
     assert missing.returncode == 2 and "TEST_XERO_CLIENT_SECRET is not set" in missing.stderr
+
+
+def test_the_daily_close_posts_its_day_to_a_daily_xero_destination(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_XERO_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("TEST_XERO_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("LEDGERFLOW_XERO_BASE_URL", server.api_url)
+    server.reset()
+    hotel = Hotel(tmp_path / "hotel", **{"destinations.xero": {
+        "type": "xero", "organisation": server.tenant_id, "token_url": server.token_url,
+        "client_id_env": "TEST_XERO_CLIENT_ID", "client_secret_env": "TEST_XERO_CLIENT_SECRET"}})
+    try:
+        tokens = server.issue_tokens([server.tenant_id])
+        FileTokenStore(hotel.tenant.data_path() / "tokens" / f"xero-{server.tenant_id}.json").save(
+            Tokens(tokens["access_token"], tokens["refresh_token"], time.time() + tokens["expires_in"]))
+        summary = hotel.close_day(START)
+        assert summary.final_state().name == "Completed", summary.final_state().message
+        (result,) = [e for e in summary.exports if e.destination == "xero"]
+        assert len(result.posted.posted) == len(server.manual_journals) > 0
+        again = hotel.close_day(START)
+        (result,) = [e for e in again.exports if e.destination == "xero"]
+        assert not result.posted.posted and result.posted.skipped == len(server.manual_journals)
+        server.expire_access_tokens()
+        server.fail_next("500", count=99)  # the API is down: the close says so, the entries wait
+        down = hotel.close_day(date(2026, 3, 2)).final_state()
+        assert down.name == "CompletedWithWarnings" and "xero: posting stopped" in down.message
+    finally:
+        hotel.stop()

@@ -198,3 +198,23 @@ def test_the_daily_close_posts_its_day_to_a_daily_xero_destination(server, tmp_p
         assert down.name == "CompletedWithWarnings" and "xero: posting stopped" in down.message
     finally:
         hotel.stop()
+
+
+def test_two_organisations_get_their_own_tokens_limits_and_ledger(hotel, server):
+    other = server.add_tenant("Hôtel du Lac, restaurant")
+    settings = dict(hotel.document["destinations"]["xero"], organisation=other.tenant_id,
+                    token_store=f"file:tokens/xero-{other.tenant_id}.json")
+    hotel.reconfigure(lambda doc: doc["destinations"].update(restaurant=settings))
+    tokens = server.issue_tokens([other.tenant_id])
+    FileTokenStore(hotel.tenant.data_path() / "tokens" / f"xero-{other.tenant_id}.json").save(
+        Tokens(tokens["access_token"], tokens["refresh_token"], time.time() + tokens["expires_in"]))
+    entries = pending(hotel)
+    first = post(hotel)
+    api = api_for(hotel.tenant, "restaurant", limiter=instant_limiter(), sleep=lambda _: None)
+    second = post_period(hotel.tenant, "restaurant", START, END, run_id="test", api=api)
+    assert len(first.posted) == len(second.posted) == entries
+    assert len(other.collections["ManualJournals"]) == len(server.manual_journals) == entries
+    logged = hotel.sql("SELECT system_id, count(*) FROM export_log WHERE system_id IN ('xero', 'restaurant') "
+                       "GROUP BY 1 ORDER BY 1").rows()
+    assert logged == [("restaurant", entries), ("xero", entries)]
+    hotel.reconfigure(lambda doc: doc["destinations"].pop("restaurant"))

@@ -12,21 +12,9 @@ import pytest
 
 from destinations.apis.fakes.qbo import ACCESS_TOKEN, CLIENT_ID, CLIENT_SECRET, REALM, FakeQbo
 from destinations.apis.fakes.qbo_schema import check_payload
+from tests.destinations.apis.clock import Clock
 
 JSON = {"Accept": "application/json"}
-
-
-class Clock:
-    """Seconds that pass only when a test says so."""
-
-    def __init__(self) -> None:
-        self.seconds = 1_000.0
-
-    def __call__(self) -> float:
-        return self.seconds
-
-    def advance(self, seconds: float) -> None:
-        self.seconds += seconds
 
 
 @pytest.fixture(scope="module")

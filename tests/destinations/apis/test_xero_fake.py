@@ -15,19 +15,7 @@ import pytest
 from destinations.apis.fakes.openapi_check import SpecRequest, load_openapi
 from destinations.apis.fakes.xero import FakeXero
 from destinations.apis.fakes.xero_books import WhereError, parse_where
-
-
-class Clock:
-    """The fake's clock: tests move it instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.seconds = 1_000.0
-
-    def __call__(self) -> float:
-        return self.seconds
-
-    def advance(self, seconds: float) -> None:
-        self.seconds += seconds
+from tests.destinations.apis.clock import Clock
 
 
 @pytest.fixture(scope="module")

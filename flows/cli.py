@@ -300,6 +300,8 @@ def deliver_command(
         _fail(str(exc))
     if destination not in config.destinations:
         _fail(f"tenant {config.id} has no destination {destination!r}; it has: {', '.join(config.destinations)}")
+    if not hasattr(config.destinations[destination], "path"):
+        _fail(f"{destination} is an API destination: nothing is delivered as files; `ledgerflow post` posts to it")
     with opened(config.duckdb_path()) as con:
         batches = query(con, "SELECT batch_id FROM export_batch WHERE tenant = ? AND system_id = ? "
                              "AND period_start >= ? AND period_end <= ? ORDER BY period_start, created_at, batch_id",

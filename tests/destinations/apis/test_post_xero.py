@@ -168,6 +168,8 @@ def test_missing_credentials_or_an_unknown_system_are_named(hotel, monkeypatch):
 
     unknown = ledgerflow("post", "sage", "--tenant", str(hotel.tenant_file), "--period", f"{START}..{END}")
     assert unknown.returncode == 2 and "no API destination 'sage'; its API destinations: xero (xero)" in unknown.stderr
+    files = ledgerflow("deliver", str(hotel.tenant_file), "xero", "--period", f"{START}..{END}")
+    assert files.returncode == 2 and "xero is an API destination" in files.stderr
     monkeypatch.delenv("TEST_XERO_CLIENT_SECRET")
     missing = ledgerflow("post", "xero", "--tenant", str(hotel.tenant_file), "--period", f"{START}..{END}")
     assert missing.returncode == 2 and "TEST_XERO_CLIENT_SECRET is not set" in missing.stderr

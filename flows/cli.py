@@ -392,6 +392,8 @@ def post_command(
     print(summary.line())
     for outcome in summary.failed:
         errors.print(f"failed {outcome.object_id}: {outcome.message}", markup=False, soft_wrap=True)
+    for outcome in summary.waiting:
+        errors.print(f"waiting {outcome.object_id}: {outcome.message}", markup=False, soft_wrap=True)
     if summary.failed:
         raise typer.Exit(1)
 

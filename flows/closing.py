@@ -121,6 +121,8 @@ def _post(con, tenant: Tenant, destination: str, periods: list[Period], run_id: 
         return ExportResult(destination, span, posted=getattr(exc, "summary", None), problems=[
             f"{destination}: posting stopped: {exc}; the rest is posted by the next run"])
     _logger().info("%s: %s", destination, summary.line())
+    if summary.waiting:
+        _logger().info("%s: %d payments wait for their invoice to be posted", destination, len(summary.waiting))
     return ExportResult(destination, span, posted=summary,
                         problems=[f"{destination}: {o.object_id} not posted: {o.message}" for o in summary.failed])
 

@@ -1,12 +1,20 @@
-"""``ledgerflow post``: a period's journal entries to an accounting API (INTERFACES §5), exactly once.
+"""``ledgerflow post``: a period's journal entries -- or, for a destination with ``post =
+"documents"``, its issued invoices, credit notes and their payments -- to an accounting API
+(INTERFACES §5), exactly once.
 
-What to post comes from the export ledger: an entry already recorded for the destination is
-skipped (so posting twice posts nothing new). Before a call, each entry gets a ``post_attempt``
+What to post comes from the export ledger: an object already recorded for the destination (by
+object type: ``journal_entry``, ``invoice``, ``payment``) is skipped (so posting twice posts
+nothing new). Before a call, each entry gets a ``post_attempt``
 row; after it, the outcome is recorded (the remote id in ``export_log``) and the attempt row
 removed, in one transaction per chunk. If the run dies in between, the next run finds the
 attempt and looks the entry up by its reference before posting it: found, it is recorded, not
 posted again. An entry the API refuses (a 4xx validation error) is reported with the remote
 message while the others go on; it stays pending for the next run.
+
+Documents: the latest version of every invoice and credit note issued in the period (taken from
+``<inbox>/invoices`` first, as the close does), then a payment for every active reconciliation
+match of a bank line to one of our invoices posted to this destination (booked in the period, or
+earlier and still not posted). A payment whose invoice is not posted yet waits for a later run.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import duckdb
 import polars as pl
 
 from destinations import tracking
-from destinations.apis.base import AccountingApi, JournalToPost, LineToPost, Outcome
+from destinations.apis.base import AccountingApi, DocumentToPost, JournalToPost, LineToPost, Outcome, PaymentToPost
 from schemas.tables import ExportLog, PostAttempt
 from schemas.tenant import ApiDestination, Tenant
 from warehouse import rejects as reject_store
@@ -44,6 +52,7 @@ class PostSummary:
     found: list[Outcome] = field(default_factory=list)  # already in the system (after a crash): recorded
     skipped: int = 0  # already exported
     failed: list[Outcome] = field(default_factory=list)
+    waiting: list[Outcome] = field(default_factory=list)  # payments whose invoice is not posted yet
     requests: int = 0
     dry_run: bool = False
     would_post: int = 0
@@ -164,76 +173,185 @@ def _journals(lines: pl.DataFrame, hashes: dict[str, str], order: list[str]) -> 
     return journals
 
 
+# ---------------------------------------------------------------- documents to post
+
+
+def documents_from_ledger(con: duckdb.DuckDBPyConnection, tenant: Tenant, start: date, end: date
+                          ) -> list[DocumentToPost]:
+    """The latest version of every invoice and credit note issued in the period (posted or not:
+    ``pending`` tells)."""
+    from destinations.exports.invoices import invoice_from_document
+
+    rows = run(con, """
+        SELECT content_hash, document FROM issued_invoice WHERE issue_date BETWEEN ? AND ?
+        QUALIFY row_number() OVER (PARTITION BY invoice_number ORDER BY version DESC) = 1
+        ORDER BY issue_date, invoice_type, invoice_number
+    """, [start, end])
+    return [DocumentToPost(invoice_from_document(document), digest) for digest, document in rows]
+
+
+def payments_from_ledger(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: str, start: date,
+                         end: date) -> tuple[list[PaymentToPost], list[Outcome]]:
+    """(payments, waiting): money active matches applied to our invoices, booked in the period or
+    earlier and not posted yet; a payment of an invoice not posted to ``destination`` waits."""
+    from warehouse.invoices import invoice_version
+    from warehouse.recon import ACTIVE_SQL
+
+    if tenant.reconciliation is None:
+        return [], []
+    rows = query(con, f"""
+        WITH active AS ({ACTIVE_SQL}),
+        invoice_posted AS (SELECT object_id, content_hash, external_id FROM export_log
+                           WHERE tenant = ? AND system_id = ? AND object_type = 'invoice'),
+        payment_posted AS (SELECT object_id FROM export_log
+                           WHERE tenant = ? AND system_id = ? AND object_type = 'payment')
+        SELECT m.match_id, m.bank_line_id, m.item_id, m.amount_applied, b.booking_date, b.bank_account,
+               i.document_number, p.content_hash AS invoice_hash, p.external_id AS invoice_external_id
+        FROM active m JOIN bank_line b USING (bank_line_id) JOIN open_item i USING (item_id)
+        LEFT JOIN invoice_posted p ON p.object_id = i.document_number
+        WHERE i.kind = 'invoice' AND m.amount_applied > 0 AND b.booking_date <= ?
+          AND i.document_number IN (SELECT invoice_number FROM issued_invoice WHERE invoice_type = '380')
+          AND (b.booking_date >= ? OR m.match_id NOT IN (SELECT object_id FROM payment_posted))
+        ORDER BY b.booking_date, m.match_id
+    """, [tenant.id, destination, tenant.id, destination, end, start])
+    bank_accounts = tenant.reconciliation.bank_accounts
+    payments, waiting = [], []
+    for row in rows.iter_rows(named=True):
+        if row["invoice_external_id"] is None:
+            waiting.append(Outcome(row["match_id"], "waiting", message=f"pays invoice {row['document_number']}, "
+                                                                      f"not posted to {destination} yet"))
+            continue
+        account = bank_accounts.get(row["bank_account"], row["bank_account"])
+        content = "\x1f".join(str(row[c]) for c in ("match_id", "bank_line_id", "item_id", "amount_applied",
+                                                   "booking_date", "document_number", "invoice_external_id"))
+        payments.append(PaymentToPost(
+            row["match_id"], hashlib.sha256(f"{content}\x1f{account}".encode()).hexdigest(),
+            invoice_version(con, row["document_number"], row["invoice_hash"]), row["invoice_external_id"],
+            row["booking_date"], row["amount_applied"], account))
+    return payments, waiting
+
+
 # ---------------------------------------------------------------- posting
+
+OBJECT_TYPES = ("journal_entry", "invoice", "payment")
+
+
+def pending(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: str, object_type: str,
+            objects: list) -> tuple[list, int]:
+    """(the objects not recorded in the export ledger for ``destination``, how many are)."""
+    done = {row[0] for row in run(con, """
+        SELECT object_id FROM export_log WHERE tenant = ? AND system_id = ? AND object_type = ?
+          AND object_id IN (SELECT unnest(?::VARCHAR[]))
+    """, [tenant.id, destination, object_type, [o.object_id for o in objects]])}
+    return [o for o in objects if o.object_id not in done], len(done)
 
 
 def post_journals(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: str, journals: list[JournalToPost],
                   *, api: AccountingApi, run_id: str, now: Callable[[], datetime],
                   summary: PostSummary) -> PostSummary:
     """Post what the ledger has not recorded yet; record each outcome as soon as its chunk returns."""
-    done = {row[0] for row in run(con, """
-        SELECT object_id FROM export_log WHERE tenant = ? AND system_id = ? AND object_type = 'journal_entry'
-          AND object_id IN (SELECT unnest(?::VARCHAR[]))
-    """, [tenant.id, destination, [j.entry_id for j in journals]])}
-    summary.skipped += len(done)
-    todo = [j for j in journals if j.entry_id not in done]
+    def find(journal: JournalToPost) -> Outcome | None:
+        external = api.find_journal(journal)
+        return None if external is None else Outcome(journal.entry_id, "found", external_id=external)
+
+    return _post_tracked(con, tenant, destination, "journal_entry", journals, find=find, post=api.post_journals,
+                         run_id=run_id, now=now, summary=summary)
+
+
+def post_documents(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: str, start: date, end: date, *,
+                   api: AccountingApi, run_id: str, now: Callable[[], datetime], summary: PostSummary) -> PostSummary:
+    """The period's invoices and credit notes, then the payments of posted invoices."""
+    _post_tracked(con, tenant, destination, "invoice", documents_from_ledger(con, tenant, start, end),
+                  find=api.find_document, post=api.post_documents, run_id=run_id, now=now, summary=summary)
+    payments, summary.waiting = payments_from_ledger(con, tenant, destination, start, end)
+
+    def find(payment: PaymentToPost) -> Outcome | None:
+        external = api.find_payment(payment)
+        return None if external is None else Outcome(payment.match_id, "found", external_id=external)
+
+    return _post_tracked(con, tenant, destination, "payment", payments, find=find, post=api.post_payments,
+                         run_id=run_id, now=now, summary=summary)
+
+
+def _post_tracked(con, tenant: Tenant, destination: str, object_type: str, objects: list, *,
+                  find: Callable[[object], Outcome | None], post: Callable[[list], list[Outcome]], run_id: str,
+                  now: Callable[[], datetime], summary: PostSummary) -> PostSummary:
+    """Post ``objects`` (each with ``object_id`` and ``content_hash``) the export ledger does not hold
+    as ``object_type`` yet, a chunk at a time: attempt rows, the calls, then the outcomes recorded.
+    An object with an attempt row from a dead run is looked up (``find``) before it is posted."""
+    todo, skipped = pending(con, tenant, destination, object_type, objects)
+    summary.skipped += skipped
     interrupted = {row[0] for row in run(con, """
         SELECT object_id FROM post_attempt WHERE tenant = ? AND system_id = ?
           AND object_id IN (SELECT unnest(?::VARCHAR[]))
-    """, [tenant.id, destination, [j.entry_id for j in todo]])}
+    """, [tenant.id, destination, [o.object_id for o in todo]])}
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start:start + CHUNK]
         outcomes: dict[str, Outcome] = {}
-        for journal in (j for j in chunk if j.entry_id in interrupted):
-            external = api.find_journal(journal)
-            if external is not None:
-                outcomes[journal.entry_id] = Outcome(journal.entry_id, "found", external_id=external)
-        to_post = [j for j in chunk if j.entry_id not in outcomes]
+        for item in (o for o in chunk if o.object_id in interrupted):
+            found = find(item)
+            if found is not None:
+                outcomes[item.object_id] = found
+        to_post = [_retried(o, run_id) if o.object_id in interrupted else o for o in chunk
+                   if o.object_id not in outcomes]
         _attempting(con, tenant, destination, to_post, run_id, now())
-        for outcome in api.post_journals(to_post):
+        for outcome in post(to_post) if to_post else []:
             outcomes[outcome.object_id] = outcome
-        _record(con, tenant, destination, chunk, outcomes, run_id, now())
-        for journal in chunk:
-            outcome = outcomes[journal.entry_id]
+        _record(con, tenant, destination, chunk, outcomes, run_id, now(), object_type=object_type)
+        for item in chunk:
+            outcome = outcomes[item.object_id]
             {"posted": summary.posted, "found": summary.found, "failed": summary.failed}[outcome.status].append(
                 outcome)
     return summary
 
 
-def _attempting(con, tenant: Tenant, destination: str, journals: list[JournalToPost], run_id: str,
-                at: datetime) -> None:
-    if not journals:
+def _retried(item, run_id: str):
+    """An object an earlier run tried (it failed, or the run died) and the lookup did not find: a
+    fresh idempotency key for it, or the system would answer with the earlier (failed) reply."""
+    from dataclasses import replace
+
+    return replace(item, retry=run_id)
+
+
+def _attempting(con, tenant: Tenant, destination: str, objects: list, run_id: str, at: datetime) -> None:
+    """Attempt rows for ``objects`` (journals, documents, payments: ``object_id``, ``content_hash``)."""
+    if not objects:
         return
     with transaction(con):
         run(con, "DELETE FROM post_attempt WHERE tenant = ? AND system_id = ? "
                  "AND object_id IN (SELECT unnest(?::VARCHAR[]))", [tenant.id, destination,
-                                                                   [j.entry_id for j in journals]])
+                                                                   [o.object_id for o in objects]])
         insert(con, PostAttempt, pl.DataFrame([{
-            "tenant": tenant.id, "system_id": destination, "object_id": j.entry_id, "content_hash": j.content_hash,
-            "run_id": run_id, "started_at": at} for j in journals]))
+            "tenant": tenant.id, "system_id": destination, "object_id": o.object_id, "content_hash": o.content_hash,
+            "run_id": run_id, "started_at": at} for o in objects]))
 
 
-def _record(con, tenant: Tenant, destination: str, chunk: list[JournalToPost], outcomes: dict[str, Outcome],
-            run_id: str, at: datetime) -> None:
-    recorded = [j for j in chunk if outcomes[j.entry_id].status in ("posted", "found")]
+def _record(con, tenant: Tenant, destination: str, chunk: list, outcomes: dict[str, Outcome], run_id: str,
+            at: datetime, *, object_type: str = "journal_entry") -> None:
+    """The posted and found objects of ``chunk`` into the export ledger as ``object_type``; their
+    attempt rows go. Failed ones keep theirs (a failure may have created something remotely)."""
+    if object_type not in OBJECT_TYPES:
+        raise ValueError(f"object type {object_type!r} is not one of {', '.join(OBJECT_TYPES)}")
+    recorded = [o for o in chunk if outcomes[o.object_id].status in ("posted", "found")]
     with transaction(con):
         if recorded:
             insert(con, ExportLog, pl.DataFrame([{
-                "tenant": tenant.id, "system_id": destination, "object_type": "journal_entry",
-                "object_id": j.entry_id, "content_hash": j.content_hash, "exported_at": at,
-                "external_id": outcomes[j.entry_id].external_id,
-                "note": f"{outcomes[j.entry_id].status} by run {run_id}", "batch_id": None} for j in recorded],
+                "tenant": tenant.id, "system_id": destination, "object_type": object_type,
+                "object_id": o.object_id, "content_hash": o.content_hash, "exported_at": at,
+                "external_id": outcomes[o.object_id].external_id,
+                "note": f"{outcomes[o.object_id].status} by run {run_id}", "batch_id": None} for o in recorded],
                 schema_overrides={"batch_id": pl.String}))
             run(con, "DELETE FROM post_attempt WHERE tenant = ? AND system_id = ? "
                      "AND object_id IN (SELECT unnest(?::VARCHAR[]))", [tenant.id, destination,
-                                                                       [j.entry_id for j in recorded]])
+                                                                       [o.object_id for o in recorded]])
 
 
 def post_period(tenant: Tenant, destination: str, start: date, end: date, *, journal_csv: Path | None = None,
                 dry_run: bool = False, run_id: str, api: AccountingApi | None = None,
                 now: Callable[[], datetime] | None = None, con: duckdb.DuckDBPyConnection | None = None
                 ) -> PostSummary:
-    """The command's work: journals of the period (from the ledger, or JOURNAL.csv), posted once.
+    """The command's work: journals of the period (from the ledger, or JOURNAL.csv) -- or, for a
+    destination posting documents, its invoices, credit notes and payments -- posted once.
     On an interruption (API unavailable, day's quota used up) what was recorded stays recorded; the
     summary so far is attached to the exception as ``summary``."""
     from contextlib import nullcontext
@@ -248,26 +366,59 @@ def _post_period(con, tenant: Tenant, destination: str, start: date, end: date, 
                  dry_run: bool, run_id: str, api: AccountingApi | None, now) -> PostSummary:
     from datetime import UTC
 
-    summary = PostSummary(destination, tenant.destinations[destination].type, (start, end), dry_run=dry_run)
-    if journal_csv is not None:
-        journals = journals_from_csv(journal_csv, start, end)
+    settings: ApiDestination = tenant.destinations[destination]
+    now = now or (lambda: datetime.now(UTC))
+    summary = PostSummary(destination, settings.type, (start, end), dry_run=dry_run)
+    if settings.post == "documents":
+        if journal_csv is not None:
+            raise PostProblem(f"destination {destination} posts documents (post = \"documents\"), not journal "
+                              "entries: posting JOURNAL.csv there too would book the sales twice")
+        _take_invoices(con, tenant, run_id, now())
+        if dry_run:
+            return _dry_run_documents(con, tenant, destination, start, end, summary)
+
+        def work(api: AccountingApi) -> PostSummary:
+            return post_documents(con, tenant, destination, start, end, api=api, run_id=run_id, now=now,
+                                  summary=summary)
     else:
-        journals, summary.skipped = journals_from_ledger(con, tenant, destination, start, end)
-    if dry_run:
-        done = {row[0] for row in run(con, """
-            SELECT object_id FROM export_log WHERE tenant = ? AND system_id = ?
-              AND object_id IN (SELECT unnest(?::VARCHAR[]))""", [tenant.id, destination, [j.entry_id for j in journals]])}
-        summary.skipped += len(done)
-        summary.would_post = len(journals) - len(done)
-        return summary
+        if journal_csv is not None:
+            journals = journals_from_csv(journal_csv, start, end)
+        else:
+            journals, summary.skipped = journals_from_ledger(con, tenant, destination, start, end)
+        if dry_run:
+            todo, skipped = pending(con, tenant, destination, "journal_entry", journals)
+            summary.skipped += skipped
+            summary.would_post = len(todo)
+            return summary
+
+        def work(api: AccountingApi) -> PostSummary:
+            return post_journals(con, tenant, destination, journals, api=api, run_id=run_id, now=now,
+                                 summary=summary)
     api = api or api_for(tenant, destination)
     try:
-        post_journals(con, tenant, destination, journals, api=api, run_id=run_id,
-                      now=now or (lambda: datetime.now(UTC)), summary=summary)
+        return work(api)
     except Exception as exc:
         exc.summary = summary
         raise
     finally:
         summary.requests = getattr(getattr(api, "client", None), "calls", 0)
         api.close()
+
+
+def _take_invoices(con, tenant: Tenant, run_id: str, at: datetime) -> None:
+    """INVOICES.csv files waiting in ``<inbox>/invoices`` (taken once each; bad ones quarantined)."""
+    from warehouse.invoices import take_invoice_inbox
+
+    take_invoice_inbox(con, tenant, run_id=run_id, now=at)
+
+
+def _dry_run_documents(con, tenant: Tenant, destination: str, start: date, end: date,
+                       summary: PostSummary) -> PostSummary:
+    """What documents would be posted: the period's invoices not posted yet, and the payments whose
+    invoice is posted already (those of invoices this run would post are counted as waiting)."""
+    documents, skipped = pending(con, tenant, destination, "invoice", documents_from_ledger(con, tenant, start, end))
+    payments, summary.waiting = payments_from_ledger(con, tenant, destination, start, end)
+    payments, paid = pending(con, tenant, destination, "payment", payments)
+    summary.skipped += skipped + paid
+    summary.would_post = len(documents) + len(payments)
     return summary

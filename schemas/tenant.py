@@ -220,6 +220,23 @@ class ApiDestination(_Model):
     token_store: str | None = None  # default: file:tokens/<type>-<organisation>.json under data_dir
     accounts: dict[str, str] = {}  # our GL account -> theirs: Xero AccountCode (default: the same), QBO account id
     timeout_seconds: float = Field(default=30, gt=0, le=300)  # not money
+    # What is posted: "journals" (every journal entry of the period) or "documents" (issued invoices and
+    # credit notes, with their customers, and the payments reconciliation matched to them). Documents:
+    post: Literal["journals", "documents"] = "journals"
+    sales_account: str | None = None  # Xero AccountCode of invoice lines (revenue); required for xero documents
+    item: str | None = None  # QBO Item id of invoice lines (the item carries the income account); required for qbo
+    tax_codes: dict[str, str] = {}  # our VAT "CATEGORY:RATE" ("S:20", "S:5.5", "K:0"; "O" has no rate) -> Xero
+    #                                 TaxType ("OUTPUT2") | QBO TaxCode id; every category+rate invoiced needs one
+    payment_accounts: dict[str, str] = {}  # our bank GL account (reconciliation.bank_accounts' values) -> Xero
+    #                                        bank account Code | QBO deposit account id, where payments are booked
+
+    @model_validator(mode="after")
+    def _documents_need_their_account(self) -> "ApiDestination":
+        needed = {"xero": "sales_account", "qbo": "item"}[self.type]
+        if self.post == "documents" and not getattr(self, needed):
+            raise ValueError(f"post = \"documents\" to {self.type} needs {needed} "
+                             f"({'the AccountCode' if self.type == 'xero' else 'the Item id'} of invoice lines)")
+        return self
 
 
 Destination = Annotated[Union[FilesDestination, EInvoiceDestination, ApiDestination], Field(discriminator="type")]

@@ -1,6 +1,7 @@
 """What ledgerflow posts to an accounting API, and the small interface every API module offers.
 
-An API module (``xero``, ``qbo``; registered in ``destinations.apis``) turns journal entries into
+An API module (``xero``, ``qbo``; registered in ``destinations.apis``) turns journal entries, or
+(a destination with ``post = "documents"``) issued invoices, credit notes and their payments, into
 its system's objects and posts them. It never decides *whether* to post: ``flows.post`` does, from
 the export ledger. Every object carries an idempotency key derived from its id and content hash,
 and a reference by which it can be found again (after a crash between posting and recording, the
@@ -12,10 +13,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Protocol
+
+from destinations.exports.invoices import Invoice, InvoiceLine, Party, Totals, amount_text, plain_number
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,74 @@ class JournalToPost:
     currency: str
     content_hash: str
     lines: tuple[LineToPost, ...]
+    retry: str = ""  # as DocumentToPost.retry
+
+    @property
+    def object_id(self) -> str:
+        return self.entry_id
+
+
+@dataclass(frozen=True)
+class DocumentToPost:
+    """An issued invoice (type 380) or credit note (381), the version with ``content_hash``."""
+
+    invoice: Invoice
+    content_hash: str
+    # Set (to the run id) when an earlier attempt failed or died and a lookup found nothing there: the
+    # request then gets a new idempotency key, since QBO (and Xero) answer a repeated key with the
+    # first reply -- a validation fault fixed since would otherwise be replayed for ever.
+    retry: str = ""
+
+    @property
+    def object_id(self) -> str:
+        return self.invoice.invoice_number
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.invoice.invoice_type == "381"
+
+
+@dataclass(frozen=True)
+class PaymentToPost:
+    """Money a reconciliation match applied to an invoice already posted to the system (its id there)."""
+
+    match_id: str
+    content_hash: str
+    invoice: Invoice  # the version posted: its buyer is the customer who paid
+    invoice_external_id: str
+    paid_on: date
+    amount: Decimal
+    bank_account: str  # our bank GL account, mapped by the destination's payment_accounts
+    retry: str = ""  # as DocumentToPost.retry
+
+    @property
+    def object_id(self) -> str:
+        return self.match_id
+
+
+@dataclass(frozen=True)
+class DocumentSettings:
+    """What documents need beyond journals (the destination's keys of the same names)."""
+
+    sales_account: str | None = None
+    item: str | None = None
+    tax_codes: dict[str, str] = field(default_factory=dict)
+    payment_accounts: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, settings) -> DocumentSettings:
+        return cls(settings.sales_account, settings.item, dict(settings.tax_codes), dict(settings.payment_accounts))
+
+
+class Refused(Exception):
+    """An object this system cannot take as it is (a missing mapping, a field too long, the remote
+    system's validation message): it fails alone, the others go on."""
 
 
 @dataclass(frozen=True)
 class Outcome:
     object_id: str
-    status: str  # posted | found (already there: recorded, not posted again) | failed
+    status: str  # posted | found (already there: recorded, not posted again) | failed | waiting (not yet)
     external_id: str | None = None
     message: str | None = None  # the remote system's message, for a failure
 
@@ -59,12 +124,32 @@ class AccountingApi(Protocol):
     def post_journals(self, journals: list[JournalToPost]) -> list[Outcome]:
         """Post the journals (in as few calls as the API allows); one outcome per journal, in order."""
 
+    def ensure_contact(self, buyer: Party) -> str:
+        """The remote id of the customer named ``buyer.name``: looked up, created when missing, kept
+        for the rest of the run. Raises ``Refused`` with the system's message."""
+
+    def find_document(self, document: DocumentToPost) -> Outcome | None:
+        """``found`` (with its remote id) if the invoice or credit note is there under our number,
+        ``failed`` if it is there with other totals than ours, else None."""
+
+    def post_documents(self, documents: list[DocumentToPost]) -> list[Outcome]:
+        """Post invoices and credit notes, each with its customer; an object whose totals as the
+        system computed them differ from ``totals()`` fails. One outcome per document, in order."""
+
+    def find_payment(self, payment: PaymentToPost) -> str | None:
+        """The remote id of this payment if it is already there (looked up by its reference)."""
+
+    def post_payments(self, payments: list[PaymentToPost]) -> list[Outcome]:
+        """Post the payments; one outcome per payment, in order."""
+
     def close(self) -> None: ...
 
 
-def idempotency_key(system: str, object_id: str, content_hash: str, length: int) -> str:
-    """The same object with the same content always gets the same key; different content, another."""
-    digest = hashlib.sha256(f"{system}\x1f{object_id}\x1f{content_hash}".encode()).hexdigest()
+def idempotency_key(system: str, object_id: str, content_hash: str, length: int, retry: str = "") -> str:
+    """The same object with the same content always gets the same key; different content, another.
+    ``retry`` (see ``DocumentToPost.retry``) makes a new key for an object known not to be there."""
+    text = f"{system}\x1f{object_id}\x1f{content_hash}" + (f"\x1f{retry}" if retry else "")
+    digest = hashlib.sha256(text.encode()).hexdigest()
     return f"lf-{digest}"[:length]
 
 
@@ -92,3 +177,41 @@ def json_bytes(document: object) -> bytes:
         return value
 
     return json.dumps(exact(document), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def vat_key(line: InvoiceLine) -> str:
+    """A line's VAT as the destination's ``tax_codes`` names it: ``S:20``, ``S:5.5``, ``K:0``, ``O``."""
+    return line.vat_category if line.vat_rate is None else f"{line.vat_category}:{plain_number(line.vat_rate)}"
+
+
+def line_taxes(invoice: Invoice, invoice_totals: Totals) -> list[Decimal]:
+    """Each line's share of its VAT group's tax (rounded once per group, EN 16931 BR-CO-17): the
+    group's other lines get their own rounded VAT, the last one the rest, so that the lines add up to
+    exactly the tax of ``totals()`` however the receiving system would have rounded per line."""
+    from decimal import ROUND_HALF_UP
+
+    left = {(group.category, group.rate): group.tax for group in invoice_totals.groups}
+    last = {(line.vat_category, line.vat_rate): index for index, line in enumerate(invoice.lines)}
+    shares = []
+    for index, line in enumerate(invoice.lines):
+        key = (line.vat_category, line.vat_rate)
+        if last[key] == index:
+            share = left[key]
+        else:
+            share = (line.line_net * (line.vat_rate or 0) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        left[key] -= share
+        shares.append(share)
+    return shares
+
+
+def totals_differ(invoice: Invoice, ours: Totals, *, net: Decimal, tax: Decimal | None,
+                  total: Decimal | None) -> str | None:
+    """What differs between our totals and the system's (None when they agree); ``tax`` or
+    ``total`` None: the system did not state it."""
+    theirs = {"net": net, "tax": tax, "total": total}
+    mine = {"net": ours.net, "tax": ours.tax, "total": ours.gross}
+    wrong = [f"{name} {amount_text(theirs[name])} (ours {amount_text(mine[name])})" for name in theirs
+             if theirs[name] is not None and theirs[name] != mine[name]]
+    if not wrong:
+        return None
+    return f"{invoice.invoice_number}: the system computed other totals than the invoice: {', '.join(wrong)}"

@@ -113,3 +113,6 @@ def test_a_validation_fault_names_the_entry_and_qbos_message(hotel, server):
     failed = {o.object_id: o.message for o in summary.failed}
     assert list(failed) == [victim] and failed[victim].startswith("QBO: ")
     assert len(summary.posted) == len(todo) - 1
+    again = post(hotel)  # corrected on the other side: a fresh requestid, or QBO would replay its refusal
+    assert [o.object_id for o in again.posted] == [victim]
+    assert len(server.entities["JournalEntry"]) == len(todo)

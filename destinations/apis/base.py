@@ -166,7 +166,7 @@ def json_bytes(document: object) -> bytes:
 
     def exact(value: object) -> object:
         if isinstance(value, Decimal):
-            number = float(value)
+            number = float(value)  # not money: JSON number of an exact Decimal, checked below
             if Decimal(repr(number)) != value:
                 raise ValueError(f"{value} cannot be written as an exact JSON number")
             return number

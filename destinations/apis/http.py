@@ -31,8 +31,9 @@ class ApiUnavailable(RuntimeError):
 
 class ApiClient:
     def __init__(self, system: str, organisation: str, base_url: str, session: OAuthSession, *,
-                 headers: dict[str, str] | None = None, limiter: RateLimiter = SHARED, timeout: float = 30.0,
-                 retries: int = 5, backoff: float = 1.0, max_pauses: int = 20,
+                 headers: dict[str, str] | None = None, limiter: RateLimiter = SHARED,
+                 timeout: float = 30.0,  # not money: seconds
+                 retries: int = 5, backoff: float = 1.0, max_pauses: int = 20,  # not money: seconds
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.system, self.organisation = system, organisation
         self.base_url = base_url.rstrip("/")

@@ -5,10 +5,11 @@ day per organisation; QBO: 500 a minute and 10 a second per realm) and a number 
 allowed at once. ``acquire`` waits until every window has room, so the limits are never
 exceeded by us. A call counts from when it is sent until a window's length after its answer
 came back: the server counts it at some instant in between, so however the network delays
-calls, no window the server sees holds more than the limit; ``pause`` honours a server's ``Retry-After`` (someone else may share the
-organisation's quota); ``observe`` takes the server's own count of what is left today. A
-day's quota is not waited for: ``DailyLimitReached`` says so and the rest waits for the
-next run. The clock and the sleep are injectable, so tests and benchmarks need not wait.
+calls, no window the server sees holds more than the limit. ``pause`` honours a server's
+``Retry-After`` (someone else may share the organisation's quota); ``observe`` takes the
+server's own count of what is left today. A day's quota is not waited for:
+``DailyLimitReached`` says so and the rest waits for the next run. The clock and the sleep
+are injectable, so tests and benchmarks need not wait.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ LIMITS = {
 class _Key:
     limits: Limits
     calls: list[deque] = field(default_factory=list)
-    paused_until: float = 0.0
+    paused_until: float = 0.0  # not money: seconds
     day_remaining: int | None = None
     in_flight: int = 0
     waited: float = 0.0  # seconds spent waiting for room, for reports

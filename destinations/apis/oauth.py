@@ -105,7 +105,7 @@ class OAuthSession:
     """Access tokens for one organisation of one system, refreshed a minute before they expire."""
 
     def __init__(self, system: str, store, *, token_url: str, client_id: str, client_secret: str,
-                 timeout: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+                 timeout: float = 30.0, clock: Callable[[], float] = time.time) -> None:  # not money: seconds
         self.system, self.store, self.token_url, self.client_id = system, store, token_url, client_id
         self._client = (client_id, client_secret)
         self.timeout, self.clock = timeout, clock
@@ -166,7 +166,8 @@ class OAuthSession:
                 if reason == "invalid_grant" else ""
             raise AuthError(f"{self.system}: token endpoint answered HTTP {response.status_code} {reason}{hint}")
         body = response.json()
-        tokens = Tokens(body["access_token"], body["refresh_token"], self.clock() + float(body.get("expires_in", 1800)))
+        lifetime = float(body.get("expires_in", 1800))  # not money: seconds
+        tokens = Tokens(body["access_token"], body["refresh_token"], self.clock() + lifetime)
         self.store.save(tokens)  # before use: a rotated refresh token must never be lost
         return tokens
 

@@ -49,7 +49,8 @@ class InvoicePage:
                                 f"(U+{ord(missing):04X}), which the font {font.path} has no glyph for")
         return font.use(text)
 
-    def text(self, x: float, value: object, field: str, bold: bool = False, size: float = SIZE,
+    def text(self, x: float, value: object, field: str, bold: bool = False,
+             size: float = SIZE,  # not money: page layout
              align: str = "left") -> None:
         font = self.bold if bold else self.font
         text = self.checked(value, field, font)
@@ -59,17 +60,17 @@ class InvoicePage:
             x -= font.width(text, size)
         self.drawn[-1].append(Text(font, size, x, self.y, text))
 
-    def rule(self, y: float, gray: float = 0.0) -> None:
+    def rule(self, y: float, gray: float = 0.0) -> None:  # not money: page layout
         self.drawn[-1].append(Rule(LEFT, RIGHT, y, 0.5, gray))
 
-    def need(self, height: float, heading=None) -> None:
+    def need(self, height: float, heading=None) -> None:  # not money: page layout
         if self.y - height < BOTTOM:
             self.drawn.append([])
             self.y = TOP
             if heading:
                 heading()
 
-    def wrapped(self, value: str, field: str, width: float) -> list[str]:
+    def wrapped(self, value: str, field: str, width: float) -> list[str]:  # not money: page layout
         """The text in lines no wider than ``width``; a word wider than that is cut where it must be."""
         self.checked(value, field)
         lines, current = [], ""

@@ -54,7 +54,7 @@ def _string(text: str) -> bytes:
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
 
 
-def _number(value: float) -> bytes:
+def _number(value: float) -> bytes:  # not money: PDF geometry
     if isinstance(value, int):
         return str(value).encode()
     return (f"{value:.3f}".rstrip("0").rstrip(".") or "0").encode()
@@ -165,7 +165,7 @@ class Font:
         self.used.update(text)
         return text
 
-    def width(self, text: str, size: float) -> float:
+    def width(self, text: str, size: float) -> float:  # not money: PDF geometry
         return sum(round(self.metrics[self.cmap[ord(c)]][0] * self.scale) for c in text) * size / 1000
 
     def encoded(self, text: str) -> bytes:
@@ -239,9 +239,9 @@ def _to_unicode(codes: dict[str, int]) -> bytes:
 @dataclass(frozen=True)
 class Text:
     font: Font
-    size: float
-    x: float
-    y: float
+    size: float  # not money: PDF geometry
+    x: float  # not money: PDF geometry
+    y: float  # not money: PDF geometry
     text: str
 
 
@@ -249,11 +249,11 @@ class Text:
 class Rule:
     """A horizontal line, in grey (0 black, 1 white)."""
 
-    x1: float
-    x2: float
-    y: float
-    width: float = 0.5
-    gray: float = 0.0
+    x1: float  # not money: PDF geometry
+    x2: float  # not money: PDF geometry
+    y: float  # not money: PDF geometry
+    width: float = 0.5  # not money: PDF geometry
+    gray: float = 0.0  # not money: PDF geometry
 
 
 def content_stream(drawing: list[Text | Rule]) -> bytes:
@@ -274,17 +274,17 @@ def content_stream(drawing: list[Text | Rule]) -> bytes:
 # ---------------------------------------------------------------- sRGB output intent
 
 
-def _s15(value: float) -> bytes:
+def _s15(value: float) -> bytes:  # not money: PDF geometry
     return struct.pack(">i", round(value * 65536))
 
 
-def _tag_xyz(x: float, y: float, z: float) -> bytes:
+def _tag_xyz(x: float, y: float, z: float) -> bytes:  # not money: PDF geometry
     return b"XYZ \0\0\0\0" + _s15(x) + _s15(y) + _s15(z)
 
 
 def _srgb_curve(points: int = 1024) -> bytes:
     """IEC 61966-2.1's transfer function, sampled (ICC v2 has no parametric curves)."""
-    def decoded(v: float) -> float:
+    def decoded(v: float) -> float:  # not money: PDF geometry
         return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
 
     samples = (min(65535, math.floor(decoded(i / (points - 1)) * 65535 + 0.5)) for i in range(points))

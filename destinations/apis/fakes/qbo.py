@@ -202,7 +202,7 @@ class Company:
 @dataclass
 class Grant:
     realm: str
-    expires_at: float
+    expires_at: float  # not money: seconds
 
 
 @dataclass
@@ -211,7 +211,7 @@ class InjectedFault:
     count: int
     path_contains: str | None
     marker: str | None
-    delay: float
+    delay: float  # not money: seconds
 
     def matches(self, target: str) -> bool:
         if self.path_contains is None:
@@ -223,7 +223,7 @@ class InjectedFault:
 class LimitViolation:
     realm: str
     limit: str  # "per_minute", "per_second" or "batch_per_minute"
-    at: float  # on the injected clock
+    at: float  # not money: seconds; on the injected clock
 
 
 class RateWindows:
@@ -235,7 +235,7 @@ class RateWindows:
         self._batches: dict[str, deque[float]] = {}
         self.max_per_minute = self.max_per_second = 0
 
-    def admit(self, realm: str, now: float, is_batch: bool) -> str | None:
+    def admit(self, realm: str, now: float, is_batch: bool) -> str | None:  # not money: seconds
         """Record the request and return None, or return the name of the limit it would break."""
         requests = self._window(self._requests, realm, now)
         batches = self._window(self._batches, realm, now)
@@ -254,7 +254,7 @@ class RateWindows:
         return None
 
     @staticmethod
-    def _window(windows: dict[str, deque[float]], realm: str, now: float) -> deque[float]:
+    def _window(windows: dict[str, deque[float]], realm: str, now: float) -> deque[float]:  # not money: seconds
         window = windows.setdefault(realm, deque())
         while window and window[0] <= now - 60:
             window.popleft()
@@ -592,7 +592,7 @@ class FakeQbo(LocalServer):
             self._access.clear()
 
     def fail_next(self, kind: str, count: int = 1, path_contains: str | None = None, *,
-                  marker: str | None = None, delay: float = 2.0) -> None:
+                  marker: str | None = None, delay: float = 2.0) -> None:  # not money: seconds
         """Answer the next ``count`` matching requests with a fault.
 
         ``429``/``500``/``503``: refuse before anything is stored. ``timeout_after_commit``:

@@ -48,7 +48,7 @@ from xml.etree.ElementTree import Element
 NAMESPACE = "http://schema.intuit.com/finance/v3"
 QBO_XSD_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "qbo"
 _ENTRY_POINT = "IntuitRestServiceDef.xsd"
-_LAST = float("inf")  # children the XSD does not declare go last, where xmlschema reports them
+_LAST = float("inf")  # not money: a sort key; children the XSD does not declare go last, where xmlschema reports them
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ class Fault:
     path_contains: str | None = None
     method: str | None = None
     retry_after: int = 1
-    delay: float = 2.0
+    delay: float = 2.0  # not money: seconds
     element_contains: str | None = None
     message: str = "Rejected by a fault injected in the fake Xero"
 
@@ -131,7 +131,7 @@ class _Grant:
 @dataclass
 class _AccessToken:
     grant: _Grant
-    expires_at: float  # on the fake's clock
+    expires_at: float  # not money: seconds; on the fake's clock
 
 
 @dataclass
@@ -142,7 +142,7 @@ class _Usage:
     in_flight: int = 0
 
 
-def _trim(window: deque, since: float) -> None:
+def _trim(window: deque, since: float) -> None:  # not money: seconds
     while window and window[0] <= since:
         window.popleft()
 
@@ -259,7 +259,8 @@ class FakeXero(LocalServer):
     # written into objects (those are today's, as Xero writes them).
     def __init__(self, *, tenants: Iterable[str] = ("Demo Company (BE)",), client_id: str = CLIENT_ID,
                  client_secret: str = CLIENT_SECRET, redirect_uri: str = REDIRECT_URI, per_minute: int = 60,
-                 per_day: int = 5_000, concurrent: int = 5, app_per_minute: int = 10_000, latency: float = 0.0,
+                 per_day: int = 5_000, concurrent: int = 5, app_per_minute: int = 10_000,
+                 latency: float = 0.0,  # not money: seconds
                  now: Callable[[], float] = time.monotonic, specs: Path | None = SPECS,
                  provider_name: str = "ledgerflow", port: int = 0) -> None:
         self.client_id, self.client_secret, self.redirect_uri = client_id, client_secret, redirect_uri
@@ -363,7 +364,7 @@ class FakeXero(LocalServer):
     # --- faults --------------------------------------------------------------------------------
 
     def fail_next(self, kind: str, count: int = 1, path_contains: str | None = None, *, method: str | None = None,
-                  retry_after: int = 1, delay: float = 2.0, element_contains: str | None = None,
+                  retry_after: int = 1, delay: float = 2.0, element_contains: str | None = None,  # not money: seconds
                   message: str | None = None) -> None:
         """Answer the next ``count`` requests whose path contains ``path_contains`` wrongly:
 

@@ -56,7 +56,7 @@ def _money(value: object) -> Decimal:
 
 
 def _json_money(value: Decimal) -> float:
-    return float(value.quantize(CENT, ROUND_HALF_UP))
+    return float(value.quantize(CENT, ROUND_HALF_UP))  # not money: the fake answers JSON numbers, as Xero does
 
 
 # --- the where filter --------------------------------------------------------------------------

@@ -104,8 +104,9 @@ def api_for(tenant: Tenant, destination: str, **client_options) -> AccountingApi
 
     settings: ApiDestination = tenant.destinations[destination]
     module, base_url, session = session_for(tenant, destination)
-    client = ApiClient(settings.type, settings.organisation, base_url, session,
-                       timeout=settings.timeout_seconds, **client_options)
+    options = {"timeout": settings.timeout_seconds, "retries": settings.retries, "backoff": settings.backoff_seconds,
+               **client_options}
+    client = ApiClient(settings.type, settings.organisation, base_url, session, **options)
     return module.api(client, settings)
 
 

@@ -220,6 +220,8 @@ class ApiDestination(_Model):
     token_store: str | None = None  # default: file:tokens/<type>-<organisation>.json under data_dir
     accounts: dict[str, str] = {}  # our GL account -> theirs: Xero AccountCode (default: the same), QBO account id
     timeout_seconds: float = Field(default=30, gt=0, le=300)  # not money
+    retries: int = Field(default=5, ge=0, le=20)  # 5xx and timeouts, each after a doubling wait
+    backoff_seconds: float = Field(default=1.0, gt=0, le=300)  # not money: the first wait
     # What is posted: "journals" (every journal entry of the period) or "documents" (issued invoices and
     # credit notes, with their customers, and the payments reconciliation matched to them). Documents:
     post: Literal["journals", "documents"] = "journals"

@@ -182,7 +182,8 @@ def test_the_daily_close_posts_its_day_to_a_daily_xero_destination(server, tmp_p
     server.reset()
     hotel = Hotel(tmp_path / "hotel", **{"destinations.xero": {
         "type": "xero", "organisation": server.tenant_id, "token_url": server.token_url,
-        "client_id_env": "TEST_XERO_CLIENT_ID", "client_secret_env": "TEST_XERO_CLIENT_SECRET"}})
+        "client_id_env": "TEST_XERO_CLIENT_ID", "client_secret_env": "TEST_XERO_CLIENT_SECRET",
+        "retries": 2, "backoff_seconds": 0.01}})
     try:
         tokens = server.issue_tokens([server.tenant_id])
         FileTokenStore(hotel.tenant.data_path() / "tokens" / f"xero-{server.tenant_id}.json").save(

@@ -59,6 +59,9 @@ class ExportResult:
     posted: object | None = None  # flows.post.PostSummary, for an API destination
 
 
+OPENING_FORMATS = {"saft-no", "xaf", "sie4", "beancount"}  # the writers that read LedgerExport.opening
+
+
 def _render(tenant: Tenant, destination: str, period: Period, sequence: int,
                      lines: pl.DataFrame, opening: pl.DataFrame | None) -> tuple[str, bytes]:
     """The batch's file (relative to the destination folder) and its bytes; ExportRefused when the
@@ -89,8 +92,8 @@ def _opening(con: duckdb.DuckDBPyConnection, tenant: Tenant, system_id: str, per
              before: tuple[datetime, str] | None) -> pl.DataFrame | None:
     """Balances at the period's start of what this destination received in batches before ``before``
     (created_at, batch_id) -- all its batches when None -- so that rewriting a batch gives its bytes again.
-    None for the journal CSV, which carries no opening balances."""
-    if tenant.destinations[system_id].format == "csv":
+    None for the formats that carry no opening balances."""
+    if tenant.destinations[system_id].format not in OPENING_FORMATS:
         return None
     created, batch_id = before or (None, None)
     sums = query(con, """
@@ -104,6 +107,22 @@ def _opening(con: duckdb.DuckDBPyConnection, tenant: Tenant, system_id: str, per
     return sums.select("account", pl.when(pl.col("net") > 0).then(pl.col("net")).otherwise(0).alias("opening_debit"),
                        pl.when(pl.col("net") < 0).then(-pl.col("net")).otherwise(0).alias("opening_credit")
                        ).cast(OPENING_SCHEMA)
+
+
+def _archived(folder: Path, batch: dict) -> bytes | None:
+    """The published file's bytes when it is still there unchanged (nothing to render), else None."""
+    path = folder / batch["file_name"]
+    if path.is_file():
+        content = path.read_bytes()
+        if sha256_of(content) == batch["sha256"]:
+            return content
+    return None
+
+
+def _unrestorable(batch: dict) -> str:
+    return (f"{batch['file_name']} is missing or changed and cannot be restored byte for byte (the writer, the "
+            f"company data or the fonts changed since it was published, sha256 {batch['sha256']}); the export "
+            "ledger keeps its hash, and no other file was written in its place")
 
 
 def _file_format(tenant: Tenant, destination: str) -> str:
@@ -201,11 +220,13 @@ def export_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: 
         try:
             for sequence, batch in enumerate([] if late else earlier, start=1):
                 batch_lines = published_lines.get(batch["batch_id"], lines.clear())
-                opening = _opening(con, tenant, system_id, period, (batch["created_at"], batch["batch_id"]))
-                name, content = _render(tenant, destination, period, sequence, batch_lines, opening)
-                if name != batch["file_name"] or sha256_of(content) != batch["sha256"]:
-                    raise RuntimeError(f"{batch['file_name']}: regenerated content differs from the exported file "
-                                       f"(sha256 {batch['sha256']}); exported entries must never change")
+                name, content = batch["file_name"], _archived(folder, batch)
+                if content is None:  # deleted or damaged: rendered again from the logged entries
+                    opening = _opening(con, tenant, system_id, period, (batch["created_at"], batch["batch_id"]))
+                    name, content = _render(tenant, destination, period, sequence, batch_lines, opening)
+                    if name != batch["file_name"] or sha256_of(content) != batch["sha256"]:
+                        result.problems.append(_unrestorable(batch))
+                        continue
                 written, manifest_path = _publish_batch(folder, tenant, system_id, batch["batch_id"], name, content,
                                                         period, batch_lines)
                 result.files.append(ExportedFile(batch["batch_id"], folder / name, manifest_path,
@@ -270,11 +291,13 @@ def export_invoice_periods(con: duckdb.DuckDBPyConnection, tenant: Tenant, desti
     """, [tenant.id, destination, periods[0].kind, periods[0].start, periods[-1].end])
     for batch in published.iter_rows(named=True):
         period = Period(batch["period_start"], batch["period_end"], batch["period_kind"])
-        ((name, content),) = writer.write_invoices([invoice_version(con, batch["object_id"], batch["content_hash"])],
-                                                    company)
-        if f"{period.key}/{name}" != batch["file_name"] or sha256_of(content) != batch["sha256"]:
-            raise RuntimeError(f"{batch['file_name']}: regenerated content differs from the exported file "
-                               f"(sha256 {batch['sha256']}); exported invoices must never change")
+        content = _archived(folder, batch)
+        if content is None:  # deleted or damaged: written again from the stored invoice
+            ((name, content),) = writer.write_invoices([invoice_version(con, batch["object_id"],
+                                                                        batch["content_hash"])], company)
+            if f"{period.key}/{name}" != batch["file_name"] or sha256_of(content) != batch["sha256"]:
+                results[period.key].problems.append(_unrestorable(batch))
+                continue
         target = folder / batch["file_name"]
         written = publish(target.parent, target.name, content).written
         results[period.key].files.append(ExportedFile(batch["batch_id"], target, target, 1, batch["line_count"],

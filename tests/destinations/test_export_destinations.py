@@ -175,3 +175,22 @@ def test_ledgerflow_deliver_sends_what_has_not_arrived_or_everything_when_forced
     assert len(inbox.messages) == 2
     unknown = ledgerflow("deliver", str(hotel.tenant_file), "nope", "--period", "2026-03-01..2026-03-31")
     assert unknown.returncode == 2 and "has no destination 'nope'" in unknown.stderr
+
+
+def test_a_rerun_after_the_company_changed_keeps_published_files_and_says_when_one_cannot_be_restored(tmp_path):
+    destination = {"type": "files", "format": "sie4", "path": str(tmp_path / "sie"), "schedule": "daily"}
+    hotel = Hotel(tmp_path / "hotel", **{"destinations.sie": destination})
+    try:
+        hotel.close_day(date(2026, 3, 1))
+        published = tmp_path / "sie" / "2026-03-01" / "303265045-2026-03-01_2026-03-01.se"
+        before = published.read_bytes()
+        hotel.reconfigure(lambda doc: doc.update(name="Hôtel du Lac SAS"))  # SIE writes #FNAMN
+        again = hotel.close_day(date(2026, 3, 1))
+        assert again.final_state().name == "Completed" and published.read_bytes() == before
+        published.unlink()
+        lost = hotel.close_day(date(2026, 3, 1)).final_state()
+        assert lost.name == "CompletedWithWarnings"
+        assert "2026-03-01/303265045-2026-03-01_2026-03-01.se is missing or changed and cannot be restored" in lost.message
+        assert not published.exists()
+    finally:
+        hotel.stop()

@@ -339,8 +339,8 @@ def auth_command(
         _fail(str(exc))
     try:
         module, _, session = session_for(config, destination)
-    except PostProblem as exc:
-        _fail(f"{exc} (the OAuth app's id and secret)")
+    except (PostProblem, AuthError) as exc:
+        _fail(str(exc))
     if code is None:
         url, state = authorization_url(module.AUTHORIZE_URL, client_id=session.client_id, redirect_uri=redirect_uri,
                                        scope=module.SCOPE)
@@ -367,11 +367,8 @@ def post_command(
     nothing new. Exit 1 if an entry failed (each is named with the API's message)."""
     import uuid
 
-    from destinations.apis.http import ApiUnavailable
-    from destinations.apis.limiter import DailyLimitReached
-    from destinations.apis.oauth import AuthError
     from flows.export_files import ExportProblem, parse_period
-    from flows.post import PostProblem, post_period, resolve_destination
+    from flows.post import PostProblem, post_period, posting_stopped, resolve_destination
     from schemas.tenant import ConfigError, load_tenant
     from sources.recon_csv import InputError
 
@@ -383,7 +380,7 @@ def post_command(
                               run_id=f"post-{uuid.uuid4()}")
     except (ConfigError, ExportProblem, PostProblem, InputError) as exc:
         _fail(str(exc))
-    except (AuthError, ApiUnavailable, DailyLimitReached) as exc:
+    except posting_stopped() as exc:
         partial = getattr(exc, "summary", None)
         if partial is not None:
             print(partial.line())

@@ -20,7 +20,7 @@ from prefect.states import Completed
 
 from destinations.export import ExportResult, export_invoice_periods, export_periods
 from flows.reporting import frame_table, markdown_table, trial_balance_markdown
-from schemas.tenant import Tenant
+from schemas.tenant import ApiDestination, Tenant
 from sources.extract import ExtractResult, extract
 from transforms.periods import Period, business_date_of, day_start, utc_window
 from transforms.trial_balance import trial_balance
@@ -109,15 +109,12 @@ def _take_invoices(con, tenant: Tenant, run_id: str) -> None:
 def _post(con, tenant: Tenant, destination: str, periods: list[Period], run_id: str) -> ExportResult:
     """An API destination: the periods' entries posted (``flows.post``); failures become problems of
     the run, and what was not posted waits for the next run."""
-    from destinations.apis.http import ApiUnavailable
-    from destinations.apis.limiter import DailyLimitReached
-    from destinations.apis.oauth import AuthError
-    from flows.post import PostProblem, post_period
+    from flows.post import post_period, posting_stopped
 
     span = Period(periods[0].start, periods[-1].end, periods[0].kind)
     try:
         summary = post_period(tenant, destination, span.start, span.end, run_id=run_id, con=con)
-    except (AuthError, ApiUnavailable, DailyLimitReached, PostProblem) as exc:
+    except posting_stopped() as exc:
         return ExportResult(destination, span, posted=getattr(exc, "summary", None), problems=[
             f"{destination}: posting stopped: {exc}; the rest is posted by the next run"])
     _logger().info("%s: %s", destination, summary.line())
@@ -140,7 +137,7 @@ def publish_step(tenant: Tenant, destinations: list[str], periods: list[Period],
                 if on_period:
                     on_period(before + done, total)
 
-            if tenant.destinations[destination].type in ("xero", "qbo"):
+            if isinstance(tenant.destinations[destination], ApiDestination):
                 exported = [_post(con, tenant, destination, periods, run_id)]
                 progress(len(periods), len(periods))
             elif tenant.destinations[destination].type == "einvoices":

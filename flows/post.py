@@ -43,6 +43,17 @@ class PostProblem(ValueError):
     """Configuration or input that stops the command before anything is posted."""
 
 
+def posting_stopped() -> tuple[type[Exception], ...]:
+    """What ends a posting run early and cleanly: recorded outcomes stay, the rest waits for the next
+    run (no credentials, the API unavailable, the day's quota used up, a lookup refused)."""
+    from destinations.apis.base import LookupFailed
+    from destinations.apis.http import ApiUnavailable
+    from destinations.apis.limiter import DailyLimitReached
+    from destinations.apis.oauth import AuthError
+
+    return AuthError, ApiUnavailable, DailyLimitReached, LookupFailed, PostProblem
+
+
 @dataclass
 class PostSummary:
     destination: str
@@ -374,9 +385,9 @@ def _post_period(con, tenant: Tenant, destination: str, start: date, end: date, 
         if journal_csv is not None:
             raise PostProblem(f"destination {destination} posts documents (post = \"documents\"), not journal "
                               "entries: posting JOURNAL.csv there too would book the sales twice")
-        _take_invoices(con, tenant, run_id, now())
-        if dry_run:
+        if dry_run:  # reads what is stored; files still in the inbox are taken by the real run
             return _dry_run_documents(con, tenant, destination, start, end, summary)
+        _take_invoices(con, tenant, run_id, now())
 
         def work(api: AccountingApi) -> PostSummary:
             return post_documents(con, tenant, destination, start, end, api=api, run_id=run_id, now=now,
@@ -415,9 +426,16 @@ def _take_invoices(con, tenant: Tenant, run_id: str, at: datetime) -> None:
 
 def _dry_run_documents(con, tenant: Tenant, destination: str, start: date, end: date,
                        summary: PostSummary) -> PostSummary:
-    """What documents would be posted: the period's invoices not posted yet, and the payments whose
-    invoice is posted already (those of invoices this run would post are counted as waiting)."""
-    documents, skipped = pending(con, tenant, destination, "invoice", documents_from_ledger(con, tenant, start, end))
+    """What documents would be posted: the period's invoices not posted yet (those stored, and those
+    in files waiting in the inbox, read without taking them), and the payments whose invoice is
+    posted already (those of invoices this run would post are counted as waiting)."""
+    from warehouse.invoices import peek_invoice_inbox
+
+    stored = documents_from_ledger(con, tenant, start, end)
+    known = {d.object_id for d in stored}
+    arriving = [DocumentToPost(invoice, "") for invoice in peek_invoice_inbox(con, tenant)
+                if start <= invoice.issue_date <= end and invoice.invoice_number not in known]
+    documents, skipped = pending(con, tenant, destination, "invoice", stored + arriving)
     payments, summary.waiting = payments_from_ledger(con, tenant, destination, start, end)
     payments, paid = pending(con, tenant, destination, "payment", payments)
     summary.skipped += skipped + paid

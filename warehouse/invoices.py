@@ -38,16 +38,8 @@ class InvoiceIntake:
 def take_invoice_inbox(con: duckdb.DuckDBPyConnection, tenant: Tenant, *, run_id: str, now: datetime
                        ) -> InvoiceIntake:
     inbox = tenant.inbox_path()
-    folder = inbox / "invoices"
     intake = InvoiceIntake()
-    if not folder.is_dir():
-        return intake
-    known = {row[0] for row in run(con, "SELECT sha256 FROM inbox_file")}
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv"
-                       and not p.name.startswith(".")):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest in known:
-            continue
+    for path, digest in _new_files(con, tenant):
         try:
             invoices = read_invoices(path)
         except InputError as exc:
@@ -59,9 +51,34 @@ def take_invoice_inbox(con: duckdb.DuckDBPyConnection, tenant: Tenant, *, run_id
             insert(con, InboxFile, pl.DataFrame([{
                 "sha256": digest, "name": path.name, "kind": "invoices", "rows": stored, "status": "loaded",
                 "reason": None, "run_id": run_id, "taken_at": now}]))
-        known.add(digest)
         intake.loaded.append((path.name, stored))
     return intake
+
+
+def _new_files(con: duckdb.DuckDBPyConnection, tenant: Tenant):
+    """(path, sha256) of the INVOICES.csv files in ``<inbox>/invoices`` not taken yet, by name."""
+    folder = tenant.inbox_path() / "invoices"
+    if not folder.is_dir():
+        return
+    known = {row[0] for row in run(con, "SELECT sha256 FROM inbox_file")}
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv"
+                       and not p.name.startswith(".")):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest not in known:
+            known.add(digest)
+            yield path, digest
+
+
+def peek_invoice_inbox(con: duckdb.DuckDBPyConnection, tenant: Tenant) -> list[Invoice]:
+    """The invoices the next intake would take, read without storing or moving anything (for dry
+    runs); a file that would be quarantined adds none."""
+    invoices = []
+    for path, _ in _new_files(con, tenant):
+        try:
+            invoices += read_invoices(path)
+        except InputError:
+            continue
+    return invoices
 
 
 def _store(con, invoices: list[Invoice], path: Path, intake: InvoiceIntake, *, run_id: str, now: datetime) -> int:

@@ -21,6 +21,11 @@ from typing import Protocol
 from destinations.exports.invoices import Invoice, InvoiceLine, Party, Totals, amount_text, plain_number
 
 
+class LookupFailed(RuntimeError):
+    """Whether an object is already in the system could not be told (the lookup was refused): posting
+    stops rather than risk a duplicate, and the next run asks again."""
+
+
 @dataclass(frozen=True)
 class LineToPost:
     account: str
@@ -161,22 +166,28 @@ def short_reference(object_id: str, length: int = 21) -> str:
 
 
 def json_bytes(document: object) -> bytes:
-    """JSON with money as exact numbers: a Decimal is written as the shortest float text, which is
-    checked to read back as the same decimal (true below 10^13 with 2 decimals), else refused."""
+    """JSON with every Decimal written as its exact decimal text (``120.10``), never through a float:
+    each is put in as a unique placeholder string, then the quoted placeholder is replaced."""
+    import secrets
 
-    def exact(value: object) -> object:
+    nonce, numbers = secrets.token_hex(8), []
+
+    def placed(value: object) -> object:
         if isinstance(value, Decimal):
-            number = float(value)  # not money: JSON number of an exact Decimal, checked below
-            if Decimal(repr(number)) != value:
-                raise ValueError(f"{value} cannot be written as an exact JSON number")
-            return number
+            if not value.is_finite():
+                raise ValueError(f"{value} is not an amount")
+            numbers.append(f"{value:f}")
+            return f"{nonce}:{len(numbers) - 1}"
         if isinstance(value, dict):
-            return {key: exact(item) for key, item in value.items()}
+            return {key: placed(item) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
-            return [exact(item) for item in value]
+            return [placed(item) for item in value]
         return value
 
-    return json.dumps(exact(document), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(placed(document), ensure_ascii=False, separators=(",", ":"))
+    for index, number in enumerate(numbers):  # quoted: "…:1" cannot match inside "…:12"
+        text = text.replace(f'"{nonce}:{index}"', number)
+    return text.encode("utf-8")
 
 
 def vat_key(line: InvoiceLine) -> str:

@@ -30,6 +30,10 @@ class AuthError(RuntimeError):
     """No usable token: the message says what to do (never contains a secret)."""
 
 
+class GrantRefused(AuthError):
+    """The token endpoint refused the code or refresh token (``invalid_grant``)."""
+
+
 @dataclass(frozen=True)
 class Tokens:
     access_token: str
@@ -112,11 +116,6 @@ class OAuthSession:
         self._lock = threading.Lock()
         self._tokens: Tokens | None = None
 
-    def secrets(self) -> tuple[str, ...]:
-        """Every secret this session knows, for the log and artifact scrubbers."""
-        tokens = self._tokens
-        return tuple(s for s in (self._client[1], tokens and tokens.access_token, tokens and tokens.refresh_token) if s)
-
     def access_token(self) -> str:
         with self._lock:
             if self._tokens is None:
@@ -138,7 +137,17 @@ class OAuthSession:
     def _refresh_locked(self) -> None:
         if self._tokens is None:
             raise AuthError(f"{self.system}: no tokens in {self.store}; run `ledgerflow auth {self.system}`")
-        self._tokens = self._grant({"grant_type": "refresh_token", "refresh_token": self._tokens.refresh_token})
+        try:
+            self._tokens = self._grant({"grant_type": "refresh_token", "refresh_token": self._tokens.refresh_token})
+        except GrantRefused:
+            # Another process (a close, a manual post) may have rotated the token since we read it:
+            # take the pair it stored, refreshing it in turn if it is about to expire.
+            stored = self.store.load()
+            if stored is None or stored.refresh_token == self._tokens.refresh_token:
+                raise
+            self._tokens = stored
+            if stored.expires_at - 60 <= self.clock():
+                self._tokens = self._grant({"grant_type": "refresh_token", "refresh_token": stored.refresh_token})
 
     def exchange_code(self, code: str, redirect_uri: str) -> Tokens:
         """The bootstrap: the code the user's browser brought back, for the first token pair."""
@@ -162,12 +171,17 @@ class OAuthSession:
                 reason = response.json().get("error", "")
             except ValueError:
                 reason = ""
-            hint = " (the refresh token was used or revoked: run `ledgerflow auth` again)" \
-                if reason == "invalid_grant" else ""
-            raise AuthError(f"{self.system}: token endpoint answered HTTP {response.status_code} {reason}{hint}")
-        body = response.json()
-        lifetime = float(body.get("expires_in", 1800))  # not money: seconds
-        tokens = Tokens(body["access_token"], body["refresh_token"], self.clock() + lifetime)
+            if reason == "invalid_grant":
+                raise GrantRefused(f"{self.system}: token endpoint answered HTTP {response.status_code} {reason} "
+                                   "(the refresh token was used or revoked: run `ledgerflow auth` again)")
+            raise AuthError(f"{self.system}: token endpoint answered HTTP {response.status_code} {reason}")
+        try:
+            body = response.json()
+            lifetime = float(body.get("expires_in", 1800))  # not money: seconds
+            tokens = Tokens(body["access_token"], body["refresh_token"], self.clock() + lifetime)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise AuthError(f"{self.system}: token endpoint {self.token_url} answered 200 without a token pair") \
+                from None
         self.store.save(tokens)  # before use: a rotated refresh token must never be lost
         return tokens
 

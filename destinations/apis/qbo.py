@@ -28,6 +28,7 @@ from destinations.apis.base import (
     DocumentSettings,
     DocumentToPost,
     JournalToPost,
+    LookupFailed,
     Outcome,
     PaymentToPost,
     Refused,
@@ -74,12 +75,7 @@ class QboApi:
                 "PrivateNote": f"ledgerflow {journal.entry_id}: {journal.description}"[:4000], "Line": lines}
 
     def find_journal(self, journal: JournalToPost) -> str | None:
-        query = f"select * from JournalEntry where DocNumber = '{short_reference(journal.entry_id)}'"
-        response = self.client.request("GET", self._path("query"), params={"query": query,
-                                                                            "minorversion": MINOR_VERSION})
-        if response.status_code != 200:
-            return None
-        found = response.json().get("QueryResponse", {}).get("JournalEntry") or []
+        found = self._lookup("JournalEntry", short_reference(journal.entry_id))
         return found[0]["Id"] if found else None
 
     def post_journals(self, journals: list[JournalToPost]) -> list[Outcome]:
@@ -94,10 +90,17 @@ class QboApi:
         response = self.client.request("POST", self._path("journalentry"), json_body=self._document(journal),
                                        params={"requestid": key, "minorversion": MINOR_VERSION})
         if response.status_code == 200:
-            return Outcome(journal.entry_id, "posted", external_id=response.json()["JournalEntry"]["Id"])
+            return Outcome(journal.entry_id, "posted", external_id=response.json(parse_float=Decimal)["JournalEntry"]["Id"])
         return Outcome(journal.entry_id, "failed", message=_message(response))
 
     # ------------------------------------------------------------ documents
+
+    def _lookup(self, entity: str, doc_number: str) -> list[dict]:
+        """Objects with this DocNumber; LookupFailed when QBO does not answer the query."""
+        try:
+            return self._query(entity, "DocNumber", doc_number)
+        except Refused as refused:
+            raise LookupFailed(f"looking up {entity} {doc_number} in QBO: {refused}") from None
 
     def _query(self, entity: str, field: str, value: str) -> list[dict]:
         quoted = value.replace("\\", "\\\\").replace("'", "\\'")
@@ -105,14 +108,14 @@ class QboApi:
             "query": f"select * from {entity} where {field} = '{quoted}'", "minorversion": MINOR_VERSION})
         if response.status_code != 200:
             raise Refused(f"looking up {entity} {field} {value!r}: {_message(response).removeprefix('QBO: ')}")
-        return response.json().get("QueryResponse", {}).get(entity) or []
+        return response.json(parse_float=Decimal).get("QueryResponse", {}).get(entity) or []
 
     def _create(self, resource: str, entity: str, body: dict, request_id: str) -> dict:
         response = self.client.request("POST", self._path(resource), json_body=body,
                                        params={"requestid": request_id, "minorversion": MINOR_VERSION})
         if response.status_code != 200:
             raise Refused(_message(response).removeprefix("QBO: "))
-        return response.json()[entity]
+        return response.json(parse_float=Decimal)[entity]
 
     def ensure_contact(self, buyer: Party) -> str:
         name = (buyer.name or "").strip()
@@ -138,10 +141,7 @@ class QboApi:
     def find_document(self, document: DocumentToPost) -> Outcome | None:
         if len(document.object_id) > DOC_NUMBER_MAX:
             return None  # never posted: refused before any call
-        try:
-            found = self._query(_entity(document), "DocNumber", document.object_id)
-        except Refused:
-            return None
+        found = self._lookup(_entity(document), document.object_id)
         return _document_outcome(document, found[0], "found") if found else None
 
     def post_documents(self, documents: list[DocumentToPost]) -> list[Outcome]:
@@ -188,10 +188,7 @@ class QboApi:
     # ------------------------------------------------------------ payments
 
     def find_payment(self, payment: PaymentToPost) -> str | None:
-        try:
-            found = self._query("Payment", "DocNumber", short_reference(payment.match_id))
-        except Refused:
-            return None
+        found = self._lookup("Payment", short_reference(payment.match_id))
         return found[0]["Id"] if found else None
 
     def post_payments(self, payments: list[PaymentToPost]) -> list[Outcome]:
@@ -236,7 +233,7 @@ def _document_outcome(document: DocumentToPost, created: dict, status: str) -> O
 
 def _message(response) -> str:
     try:
-        fault = response.json().get("Fault") or {}
+        fault = response.json(parse_float=Decimal).get("Fault") or {}
     except ValueError:
         return f"QBO: HTTP {response.status_code}"
     errors = fault.get("Error") or []

@@ -26,6 +26,7 @@ from destinations.apis.base import (
     DocumentSettings,
     DocumentToPost,
     JournalToPost,
+    LookupFailed,
     Outcome,
     PaymentToPost,
     Refused,
@@ -77,11 +78,10 @@ class XeroApi:
                                   "Description": line.description or journal.description} for line in journal.lines]}
 
     def find_journal(self, journal: JournalToPost) -> str | None:
-        narration = self.narration(journal).replace('"', '\\"')
-        response = self.client.request("GET", "ManualJournals", params={"where": f'Narration=="{narration}"'})
-        if response.status_code != 200:
-            return None
-        found = response.json().get("ManualJournals") or []
+        response = self.client.request("GET", "ManualJournals",
+                                       params={"where": f'Narration=="{_quoted(self.narration(journal))}"'})
+        _found_or_fail(response, f"journal {journal.entry_id}")
+        found = response.json(parse_float=Decimal).get("ManualJournals") or []
         return found[0]["ManualJournalID"] if found else None
 
     def post_journals(self, journals: list[JournalToPost]) -> list[Outcome]:
@@ -97,7 +97,7 @@ class XeroApi:
                                        json_body={"ManualJournals": [self._document(j) for j in journals]},
                                        headers={"Idempotency-Key": key})
         if response.status_code == 200:
-            created = response.json().get("ManualJournals") or []
+            created = response.json(parse_float=Decimal).get("ManualJournals") or []
             if len(created) == len(journals):
                 return [_outcome(journal, element) for journal, element in zip(journals, created, strict=True)]
         if len(journals) > 1:  # the request as a whole was refused: one by one, to name the culprit
@@ -118,7 +118,7 @@ class XeroApi:
         response = self.client.request("GET", "Contacts", params={"where": f'Name=="{_quoted(name)}"'})
         if response.status_code != 200:
             raise Refused(f"looking up contact {name!r}: {_message(response).removeprefix('Xero: ')}")
-        found = response.json().get("Contacts") or []
+        found = response.json(parse_float=Decimal).get("Contacts") or []
         return found[0]["ContactID"] if found else None
 
     def _create_contact(self, buyer: Party, name: str) -> str:
@@ -134,15 +134,14 @@ class XeroApi:
                                        headers={"Idempotency-Key": key})
         if response.status_code != 200:
             raise Refused(f"creating contact {name!r}: {_message(response).removeprefix('Xero: ')}")
-        return response.json()["Contacts"][0]["ContactID"]
+        return response.json(parse_float=Decimal)["Contacts"][0]["ContactID"]
 
     def find_document(self, document: DocumentToPost) -> Outcome | None:
         collection, kind, number_field, id_field = _kind(document)
         where = f'Type=="{kind}" && {number_field}=="{_quoted(document.object_id)}"'
         response = self.client.request("GET", collection, params={"where": where, "unitdp": str(UNIT_DECIMALS)})
-        if response.status_code != 200:
-            return None
-        found = [e for e in response.json().get(collection) or [] if e.get("Status") not in GONE]
+        _found_or_fail(response, f"{collection} {document.object_id}")
+        found = [e for e in response.json(parse_float=Decimal).get(collection) or [] if e.get("Status") not in GONE]
         return _document_outcome(document, found[0], id_field, "found") if found else None
 
     def post_documents(self, documents: list[DocumentToPost]) -> list[Outcome]:
@@ -195,7 +194,7 @@ class XeroApi:
                                        json_body={collection: [element for _, element in pairs]},
                                        headers={"Idempotency-Key": "lf-" + hashlib.sha256(keys.encode()).hexdigest()})
         if response.status_code == 200:
-            created = response.json().get(collection) or []
+            created = response.json(parse_float=Decimal).get(collection) or []
             if len(created) == len(pairs):
                 return [_document_outcome(document, element, id_field, "posted")
                         for (document, _), element in zip(pairs, created, strict=True)]
@@ -208,9 +207,8 @@ class XeroApi:
     def find_payment(self, payment: PaymentToPost) -> str | None:
         response = self.client.request("GET", "Payments",
                                        params={"where": f'Reference=="{_quoted(_payment_reference(payment))}"'})
-        if response.status_code != 200:
-            return None
-        found = [p for p in response.json().get("Payments") or [] if p.get("Status") != "DELETED"]
+        _found_or_fail(response, f"payment {payment.match_id}")
+        found = [p for p in response.json(parse_float=Decimal).get("Payments") or [] if p.get("Status") != "DELETED"]
         return found[0]["PaymentID"] if found else None
 
     def post_payments(self, payments: list[PaymentToPost]) -> list[Outcome]:
@@ -228,7 +226,7 @@ class XeroApi:
                 "PUT", "Payments", params={"summarizeErrors": "false"}, json_body={"Payments": [element]},
                 headers={"Idempotency-Key": idempotency_key(SYSTEM, payment.match_id, payment.content_hash, 128,
                                                             payment.retry)})
-            created = response.json().get("Payments") if response.status_code == 200 else None
+            created = response.json(parse_float=Decimal).get("Payments") if response.status_code == 200 else None
             if created:
                 outcomes.append(_element_outcome(payment.match_id, created[0], "PaymentID"))
             else:
@@ -238,6 +236,11 @@ class XeroApi:
 
 def _kind(document: DocumentToPost) -> tuple[str, str, str, str]:
     return KIND_CREDIT_NOTE if document.is_credit_note else KIND_INVOICE
+
+
+def _found_or_fail(response, what: str) -> None:
+    if response.status_code != 200:
+        raise LookupFailed(f"looking up {what} in Xero: {_message(response).removeprefix('Xero: ')}")
 
 
 def _quoted(text: str) -> str:
@@ -278,7 +281,7 @@ def _outcome(journal: JournalToPost, element: dict) -> Outcome:
 def _message(response) -> str:
     """Xero's own words for a refused request: the validation messages, else the status."""
     try:
-        body = response.json()
+        body = response.json(parse_float=Decimal)
     except ValueError:
         return f"Xero: HTTP {response.status_code}"
     messages = [error.get("Message", "") for element in body.get("Elements") or []

@@ -3,6 +3,7 @@ day's quota refused rather than waited for, concurrency capped."""
 
 from __future__ import annotations
 
+import json
 import threading
 from decimal import Decimal
 
@@ -91,10 +92,13 @@ def test_no_more_calls_at_once_than_allowed():
     assert peak[0] == 2
 
 
-def test_money_goes_out_as_exact_json_numbers_or_not_at_all():
-    assert json_bytes({"a": Decimal("120.10"), "b": [Decimal("-0.01")]}) == b'{"a":120.1,"b":[-0.01]}'
-    with pytest.raises(ValueError, match="cannot be written as an exact JSON number"):
-        json_bytes({"a": Decimal("12345678901234567.89")})
+def test_money_goes_out_as_its_exact_decimal_text_never_through_a_float():
+    amounts = {"a": Decimal("120.10"), "b": [Decimal("-0.01"), Decimal("12345678901234567.89")], "c": "x"}
+    amounts.update({f"n{i}": Decimal(i) for i in range(12)})  # placeholders 1 and 11 must not mix
+    text = json_bytes(amounts)
+    assert text.startswith(b'{"a":120.10,"b":[-0.01,12345678901234567.89],"c":"x","n0":0,"n1":1,')
+    assert b'"n11":11}' in text
+    assert json.loads(text, parse_float=Decimal)["b"][1] == Decimal("12345678901234567.89")
 
 
 def test_keys_and_references_are_stable_and_short_enough():

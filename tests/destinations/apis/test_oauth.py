@@ -64,3 +64,14 @@ def test_a_prefect_secret_block_keeps_the_tokens(prefect_api):
     store.save(Tokens("access", "refresh", 2.0))
     store.save(Tokens("access2", "refresh2", 3.0))  # overwritten, as each refresh does
     assert store.load() == Tokens("access2", "refresh2", 3.0)
+
+
+def test_a_refresh_token_rotated_by_another_process_is_taken_from_the_store(server, tmp_path):
+    store = FileTokenStore(tmp_path / "xero.json")
+    tokens = server.issue_tokens()
+    store.save(Tokens(tokens["access_token"], tokens["refresh_token"], time.time() + 1800))
+    ours, theirs = session(server, store), session(server, store)
+    ours.access_token()  # both read the same pair
+    theirs.refresh()  # the other process rotates it and stores the new pair
+    ours.refresh(rejected=tokens["access_token"])  # ours is refused the old refresh token: takes theirs
+    assert ours.access_token() == store.load().access_token

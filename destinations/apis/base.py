@@ -199,7 +199,7 @@ def line_taxes(invoice: Invoice, invoice_totals: Totals) -> list[Decimal]:
     """Each line's share of its VAT group's tax (rounded once per group, EN 16931 BR-CO-17): the
     group's other lines get their own rounded VAT, the last one the rest, so that the lines add up to
     exactly the tax of ``totals()`` however the receiving system would have rounded per line."""
-    from decimal import ROUND_HALF_UP
+    from schemas.money import round_money
 
     left = {(group.category, group.rate): group.tax for group in invoice_totals.groups}
     last = {(line.vat_category, line.vat_rate): index for index, line in enumerate(invoice.lines)}
@@ -209,7 +209,7 @@ def line_taxes(invoice: Invoice, invoice_totals: Totals) -> list[Decimal]:
         if last[key] == index:
             share = left[key]
         else:
-            share = (line.line_net * (line.vat_rate or 0) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            share = round_money(line.line_net * (line.vat_rate or 0) / 100)
         left[key] -= share
         shares.append(share)
     return shares

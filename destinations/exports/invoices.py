@@ -13,16 +13,16 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 from destinations.exports.ledger import ExportRefused
 from schemas.company import Company
+from schemas.money import format_money, round_money
 
 __all__ = ["ExportRefused", "Invoice", "InvoiceLine", "Party", "Totals", "VatGroup", "amount_text", "check_invoice",
            "invoice_file_name", "plain_number", "read_invoices", "seller_of", "totals"]
 
-CENT = Decimal("0.01")
 # UNCL 5305 as EN 16931 uses it. Every category but S, L and M carries no VAT (rate 0, O none at all),
 # and E, AE, K, G, O need an exemption reason (BR-E-10, BR-AE-10, BR-IC-10, BR-G-10, BR-O-10).
 VAT_CATEGORIES = ("S", "Z", "E", "AE", "K", "G", "O", "L", "M")
@@ -57,7 +57,7 @@ class InvoiceLine:
 
     @property
     def line_net(self) -> Decimal:
-        return (self.quantity * self.unit_price).quantize(CENT, ROUND_HALF_UP)
+        return round_money(self.quantity * self.unit_price)
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def totals(invoice: Invoice) -> Totals:
                                 f"{reason!r} differs from {known!r} on another line of category {line.vat_category}; "
                                 "an e-invoice carries one reason per VAT category and rate")
         groups[key] = (taxable + line.line_net, reason)
-    rows = tuple(VatGroup(category, rate, taxable, (taxable * (rate or 0) / 100).quantize(CENT, ROUND_HALF_UP), reason)
+    rows = tuple(VatGroup(category, rate, taxable, round_money(taxable * (rate or 0) / 100), reason)
                  for (category, rate), (taxable, reason) in sorted(groups.items(),
                                                                    key=lambda item: (item[0][0], item[0][1] or 0)))
     net = sum((line.line_net for line in invoice.lines), Decimal(0))
@@ -243,7 +243,7 @@ def totals(invoice: Invoice) -> Totals:
 
 def amount_text(value: Decimal) -> str:
     """An amount as e-invoices write it: two decimals, no exponent."""
-    return f"{value.quantize(CENT, ROUND_HALF_UP):f}"
+    return format_money(value)
 
 
 def plain_number(value: Decimal) -> str:

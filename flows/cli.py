@@ -290,7 +290,7 @@ def deliver_command(
 
     from destinations.deliveries import deliver_batches
     from flows.export_files import ExportProblem, parse_period
-    from schemas.tenant import ConfigError, load_tenant
+    from schemas.tenant import ApiDestination, ConfigError, load_tenant
     from warehouse.db import opened, query
 
     try:
@@ -300,7 +300,7 @@ def deliver_command(
         _fail(str(exc))
     if destination not in config.destinations:
         _fail(f"tenant {config.id} has no destination {destination!r}; it has: {', '.join(config.destinations)}")
-    if not hasattr(config.destinations[destination], "path"):
+    if isinstance(config.destinations[destination], ApiDestination):
         _fail(f"{destination} is an API destination: nothing is delivered as files; `ledgerflow post` posts to it")
     with opened(config.duckdb_path()) as con:
         batches = query(con, "SELECT batch_id FROM export_batch WHERE tenant = ? AND system_id = ? "

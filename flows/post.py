@@ -245,9 +245,6 @@ def payments_from_ledger(con: duckdb.DuckDBPyConnection, tenant: Tenant, destina
 
 # ---------------------------------------------------------------- posting
 
-OBJECT_TYPES = ("journal_entry", "invoice", "payment")
-
-
 def pending(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: str, object_type: str,
             objects: list) -> tuple[list, int]:
     """(the objects not recorded in the export ledger for ``destination``, how many are)."""
@@ -267,14 +264,15 @@ def post_journals(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: s
         return None if external is None else Outcome(journal.entry_id, "found", external_id=external)
 
     return _post_tracked(con, tenant, destination, "journal_entry", journals, find=find, post=api.post_journals,
-                         run_id=run_id, now=now, summary=summary)
+                         part=api.batch_size, run_id=run_id, now=now, summary=summary)
 
 
 def post_documents(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: str, start: date, end: date, *,
                    api: AccountingApi, run_id: str, now: Callable[[], datetime], summary: PostSummary) -> PostSummary:
     """The period's invoices and credit notes, then the payments of posted invoices."""
     _post_tracked(con, tenant, destination, "invoice", documents_from_ledger(con, tenant, start, end),
-                  find=api.find_document, post=api.post_documents, run_id=run_id, now=now, summary=summary)
+                  find=api.find_document, post=api.post_documents, part=api.batch_size, run_id=run_id, now=now,
+                  summary=summary)
     payments, summary.waiting = payments_from_ledger(con, tenant, destination, start, end)
 
     def find(payment: PaymentToPost) -> Outcome | None:
@@ -282,17 +280,18 @@ def post_documents(con: duckdb.DuckDBPyConnection, tenant: Tenant, destination: 
         return None if external is None else Outcome(payment.match_id, "found", external_id=external)
 
     return _post_tracked(con, tenant, destination, "payment", payments, find=find, post=api.post_payments,
-                         run_id=run_id, now=now, summary=summary)
+                         part=api.batch_size, run_id=run_id, now=now, summary=summary)
 
 
 def _post_tracked(con, tenant: Tenant, destination: str, object_type: str, objects: list, *,
-                  find: Callable[[object], Outcome | None], post: Callable[[list], list[Outcome]], run_id: str,
-                  now: Callable[[], datetime], summary: PostSummary) -> PostSummary:
+                  find: Callable[[object], Outcome | None], post: Callable[[list], list[Outcome]], part: int,
+                  run_id: str, now: Callable[[], datetime], summary: PostSummary) -> PostSummary:
     """Post ``objects`` (each with ``object_id`` and ``content_hash``) the export ledger does not hold
     as ``object_type`` yet, a chunk at a time: attempt rows, the calls, then the outcomes recorded.
     An object with an attempt row from a dead run is looked up (``find``) before it is posted."""
     todo, skipped = pending(con, tenant, destination, object_type, objects)
     summary.skipped += skipped
+    part = max(1, min(CHUNK, part))
     interrupted = {row[0] for row in run(con, """
         SELECT object_id FROM post_attempt WHERE tenant = ? AND system_id = ?
           AND object_id IN (SELECT unnest(?::VARCHAR[]))
@@ -307,13 +306,17 @@ def _post_tracked(con, tenant: Tenant, destination: str, object_type: str, objec
         to_post = [_retried(o, run_id) if o.object_id in interrupted else o for o in chunk
                    if o.object_id not in outcomes]
         _attempting(con, tenant, destination, to_post, run_id, now())
-        for outcome in post(to_post) if to_post else []:
-            outcomes[outcome.object_id] = outcome
-        _record(con, tenant, destination, chunk, outcomes, run_id, now(), object_type=object_type)
-        for item in chunk:
-            outcome = outcomes[item.object_id]
-            {"posted": summary.posted, "found": summary.found, "failed": summary.failed}[outcome.status].append(
-                outcome)
+        try:  # a call at a time as the API takes them: what came back is recorded even if a later call fails
+            for first in range(0, len(to_post), part):
+                for outcome in post(to_post[first:first + part]):
+                    outcomes[outcome.object_id] = outcome
+        finally:
+            answered = [o for o in chunk if o.object_id in outcomes]
+            _record(con, tenant, destination, answered, outcomes, run_id, now(), object_type)
+            for item in answered:
+                outcome = outcomes[item.object_id]
+                {"posted": summary.posted, "found": summary.found, "failed": summary.failed}[outcome.status].append(
+                    outcome)
     return summary
 
 
@@ -339,11 +342,9 @@ def _attempting(con, tenant: Tenant, destination: str, objects: list, run_id: st
 
 
 def _record(con, tenant: Tenant, destination: str, chunk: list, outcomes: dict[str, Outcome], run_id: str,
-            at: datetime, *, object_type: str = "journal_entry") -> None:
+            at: datetime, object_type: str) -> None:
     """The posted and found objects of ``chunk`` into the export ledger as ``object_type``; their
     attempt rows go. Failed ones keep theirs (a failure may have created something remotely)."""
-    if object_type not in OBJECT_TYPES:
-        raise ValueError(f"object type {object_type!r} is not one of {', '.join(OBJECT_TYPES)}")
     recorded = [o for o in chunk if outcomes[o.object_id].status in ("posted", "found")]
     with transaction(con):
         if recorded:

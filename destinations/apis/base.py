@@ -122,6 +122,7 @@ class Outcome:
 
 class AccountingApi(Protocol):
     system: str
+    batch_size: int  # objects per call: outcomes are recorded after each call
 
     def find_journal(self, journal: JournalToPost) -> str | None:
         """The remote id of this journal if it is already there (looked up by its reference)."""

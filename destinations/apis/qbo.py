@@ -51,6 +51,7 @@ DOC_NUMBER_MAX = 21
 
 class QboApi:
     system = SYSTEM
+    batch_size = 1  # objects per call
 
     def __init__(self, client: ApiClient, accounts: dict[str, str], documents: DocumentSettings | None = None) -> None:
         self.client, self.accounts = client, accounts

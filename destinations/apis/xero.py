@@ -54,6 +54,7 @@ KIND_CREDIT_NOTE = ("CreditNotes", "ACCRECCREDIT", "CreditNoteNumber", "CreditNo
 
 class XeroApi:
     system = SYSTEM
+    batch_size = BATCH  # objects per call
 
     def __init__(self, client: ApiClient, account_codes: dict[str, str] | None = None,
                  documents: DocumentSettings | None = None) -> None:

@@ -116,3 +116,18 @@ def test_a_validation_fault_names_the_entry_and_qbos_message(hotel, server):
     again = post(hotel)  # corrected on the other side: a fresh requestid, or QBO would replay its refusal
     assert [o.object_id for o in again.posted] == [victim]
     assert len(server.entities["JournalEntry"]) == len(todo)
+
+
+def test_when_the_days_quota_runs_out_what_was_posted_is_recorded_and_the_rest_waits(hotel, server):
+    from destinations.apis.limiter import DailyLimitReached, Limits, RateLimiter
+
+    todo = journals(hotel)
+    assert len(todo) >= 2
+    api = api_for(hotel.tenant, "books", limiter=RateLimiter({"qbo": Limits(((1, 86_400.0),), concurrent=5)}))
+    with pytest.raises(DailyLimitReached) as stopped:
+        post_period(hotel.tenant, "books", START, END, run_id="quota", api=api)
+    assert len(stopped.value.summary.posted) == 1  # one call per journal: each recorded as it came back
+    assert hotel.sql("SELECT count(*) FROM export_log WHERE system_id = 'books'").item() == 1
+    rest = post(hotel)  # the next day
+    assert len(rest.posted) == len(todo) - 1 and rest.skipped == 1 and not rest.found
+    assert len(server.entities["JournalEntry"]) == len(todo)

@@ -27,7 +27,8 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from schemas.tables import EntryTimeline, ExportLog, JournalLine
+from destinations import tracking
+from schemas.tables import EntryTimeline, JournalLine
 from warehouse.db import insert, query, read_model, transaction
 
 MAX_IDS_PER_MARK = 10  # what accounting-entries export APIs accept per call
@@ -131,11 +132,8 @@ def _record(con: duckdb.DuckDBPyConnection, tenant_id: str, system_id: str, hash
     entries = pl.DataFrame({"entry_id": list(hashes), "content_hash": list(hashes.values())},
                            schema={"entry_id": pl.String, "content_hash": pl.String})
     at = pl.lit(now).cast(pl.Datetime("us", "UTC"))
-    insert(con, ExportLog, entries.select(
-        pl.lit(tenant_id).alias("tenant"), pl.lit(system_id).alias("system_id"),
-        pl.lit("journal_entry").alias("object_type"), pl.col("entry_id").alias("object_id"), "content_hash",
-        at.alias("exported_at"), pl.lit(None, pl.String).alias("external_id"),
-        pl.lit(note, pl.String).alias("note"), pl.lit(None, pl.String).alias("batch_id")))
+    tracking.log_objects(con, tenant=tenant_id, system_id=system_id, object_type="journal_entry",
+                         objects=entries.rename({"entry_id": "object_id"}), exported_at=now, note=note)
     insert(con, EntryTimeline, entries.select(
         "entry_id", pl.lit(system_id).alias("system_id"), pl.lit("exported").alias("event"),
         pl.lit(note, pl.String).alias("note"), pl.lit(actor).alias("actor"), at.alias("recorded_at")))

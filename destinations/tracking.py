@@ -37,16 +37,28 @@ def pending_entries(con: duckdb.DuckDBPyConnection, tenant: str, system_id: str,
     return entries.join(held, on=["source", "business_date"], how="anti", maintain_order="left")
 
 
+def log_objects(con: duckdb.DuckDBPyConnection, *, tenant: str, system_id: str, object_type: str,
+                objects: pl.DataFrame, exported_at: datetime, note: str | None,
+                batch_id: str | None = None) -> None:
+    """Record ``objects`` (``object_id``, ``content_hash``, optionally ``external_id``) as exported to
+    ``system_id``: the one place export_log rows are written (files, API posts, marks by a system)."""
+    if objects.is_empty():
+        return
+    external = pl.col("external_id") if "external_id" in objects.columns else pl.lit(None, pl.String)
+    insert(con, ExportLog, objects.select(
+        pl.lit(tenant).alias("tenant"), pl.lit(system_id).alias("system_id"), pl.lit(object_type).alias("object_type"),
+        "object_id", "content_hash", pl.lit(exported_at).cast(pl.Datetime("us", "UTC")).alias("exported_at"),
+        external.cast(pl.String).alias("external_id"), pl.lit(note, pl.String).alias("note"),
+        pl.lit(batch_id, pl.String).alias("batch_id")))
+
+
 def record_batch(con: duckdb.DuckDBPyConnection, *, batch: dict, entries: pl.DataFrame, exported_at: datetime,
                  note: str, object_type: str = "journal_entry") -> None:
     """Log a published batch and every object in it (``entry_id``, ``content_hash``): journal entries,
     or the one invoice of an e-invoice batch. The caller holds the transaction."""
     insert(con, ExportBatch, pl.DataFrame([batch]).with_columns(
         pl.lit(exported_at).cast(pl.Datetime("us", "UTC")).alias("created_at")))
-    log = entries.select(
-        pl.lit(batch["tenant"]).alias("tenant"), pl.lit(batch["system_id"]).alias("system_id"),
-        pl.lit(object_type).alias("object_type"), pl.col("entry_id").alias("object_id"), "content_hash",
-        pl.lit(exported_at).cast(pl.Datetime("us", "UTC")).alias("exported_at"),
-        pl.lit(batch["file_name"]).alias("external_id"), pl.lit(note).alias("note"),
-        pl.lit(batch["batch_id"]).alias("batch_id"))
-    insert(con, ExportLog, log)
+    log_objects(con, tenant=batch["tenant"], system_id=batch["system_id"], object_type=object_type,
+                objects=entries.select(pl.col("entry_id").alias("object_id"), "content_hash",
+                                       pl.lit(batch["file_name"]).alias("external_id")),
+                exported_at=exported_at, note=note, batch_id=batch["batch_id"])

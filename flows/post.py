@@ -31,7 +31,7 @@ import polars as pl
 
 from destinations import tracking
 from destinations.apis.base import AccountingApi, DocumentToPost, JournalToPost, LineToPost, Outcome, PaymentToPost
-from schemas.tables import ExportLog, PostAttempt
+from schemas.tables import PostAttempt
 from schemas.tenant import ApiDestination, Tenant
 from warehouse import rejects as reject_store
 from warehouse.db import insert, query, run, transaction
@@ -347,13 +347,15 @@ def _record(con, tenant: Tenant, destination: str, chunk: list, outcomes: dict[s
     attempt rows go. Failed ones keep theirs (a failure may have created something remotely)."""
     recorded = [o for o in chunk if outcomes[o.object_id].status in ("posted", "found")]
     with transaction(con):
+        for status in ("posted", "found"):
+            tracking.log_objects(con, tenant=tenant.id, system_id=destination, object_type=object_type,
+                                 objects=pl.DataFrame([{"object_id": o.object_id, "content_hash": o.content_hash,
+                                                        "external_id": outcomes[o.object_id].external_id}
+                                                       for o in recorded if outcomes[o.object_id].status == status],
+                                                      schema={"object_id": pl.String, "content_hash": pl.String,
+                                                              "external_id": pl.String}),
+                                 exported_at=at, note=f"{status} by run {run_id}")
         if recorded:
-            insert(con, ExportLog, pl.DataFrame([{
-                "tenant": tenant.id, "system_id": destination, "object_type": object_type,
-                "object_id": o.object_id, "content_hash": o.content_hash, "exported_at": at,
-                "external_id": outcomes[o.object_id].external_id,
-                "note": f"{outcomes[o.object_id].status} by run {run_id}", "batch_id": None} for o in recorded],
-                schema_overrides={"batch_id": pl.String}))
             run(con, "DELETE FROM post_attempt WHERE tenant = ? AND system_id = ? "
                      "AND object_id IN (SELECT unnest(?::VARCHAR[]))", [tenant.id, destination,
                                                                        [o.object_id for o in recorded]])

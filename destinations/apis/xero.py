@@ -86,24 +86,29 @@ class XeroApi:
         return found[0]["ManualJournalID"] if found else None
 
     def post_journals(self, journals: list[JournalToPost]) -> list[Outcome]:
+        return self._put("ManualJournals", [(j, self._document(j)) for j in journals], {}, _outcome)
+
+    def _put(self, collection: str, pairs: list[tuple], params: dict[str, str], outcome) -> list[Outcome]:
+        """PUT (object, element) pairs ``BATCH`` at a time with ``summarizeErrors=false``, under an
+        Idempotency-Key derived from the objects' keys; a request refused as a whole is sent again one
+        by one, to name the culprit. ``outcome(object, created element)`` reads Xero's answer."""
         outcomes: list[Outcome] = []
-        for start in range(0, len(journals), BATCH):
-            outcomes += self._post_batch(journals[start:start + BATCH])
+        for start in range(0, len(pairs), BATCH):
+            outcomes += self._put_batch(collection, pairs[start:start + BATCH], params, outcome)
         return outcomes
 
-    def _post_batch(self, journals: list[JournalToPost]) -> list[Outcome]:
-        keys = "".join(idempotency_key(SYSTEM, j.entry_id, j.content_hash, 64, j.retry) for j in journals)
-        key = "lf-" + hashlib.sha256(keys.encode()).hexdigest()
-        response = self.client.request("PUT", "ManualJournals", params={"summarizeErrors": "false"},
-                                       json_body={"ManualJournals": [self._document(j) for j in journals]},
-                                       headers={"Idempotency-Key": key})
+    def _put_batch(self, collection: str, pairs: list[tuple], params: dict[str, str], outcome) -> list[Outcome]:
+        keys = "".join(idempotency_key(SYSTEM, o.object_id, o.content_hash, 64, o.retry) for o, _ in pairs)
+        response = self.client.request("PUT", collection, params={"summarizeErrors": "false", **params},
+                                       json_body={collection: [element for _, element in pairs]},
+                                       headers={"Idempotency-Key": "lf-" + hashlib.sha256(keys.encode()).hexdigest()})
         if response.status_code == 200:
-            created = response.json(parse_float=Decimal).get("ManualJournals") or []
-            if len(created) == len(journals):
-                return [_outcome(journal, element) for journal, element in zip(journals, created, strict=True)]
-        if len(journals) > 1:  # the request as a whole was refused: one by one, to name the culprit
-            return [outcome for journal in journals for outcome in self._post_batch([journal])]
-        return [Outcome(journals[0].entry_id, "failed", message=_message(response))]
+            created = response.json(parse_float=Decimal).get(collection) or []
+            if len(created) == len(pairs):
+                return [outcome(item, element) for (item, _), element in zip(pairs, created, strict=True)]
+        if len(pairs) > 1:
+            return [result for pair in pairs for result in self._put_batch(collection, [pair], params, outcome)]
+        return [Outcome(pairs[0][0].object_id, "failed", message=_message(response))]
 
     # ------------------------------------------------------------ documents
 
@@ -155,10 +160,12 @@ class XeroApi:
                 outcomes[document.object_id] = Outcome(document.object_id, "failed", message=f"Xero: {refused}")
                 continue
             ready.setdefault(_kind(document), []).append((document, element))
-        for kind, pairs in ready.items():
-            for start in range(0, len(pairs), BATCH):
-                for outcome in self._put_documents(kind, pairs[start:start + BATCH]):
-                    outcomes[outcome.object_id] = outcome
+        for (collection, _, _, id_field), pairs in ready.items():
+            def outcome(document: DocumentToPost, element: dict, id_field: str = id_field) -> Outcome:
+                return _document_outcome(document, element, id_field, "posted")
+
+            for result in self._put(collection, pairs, {"unitdp": str(UNIT_DECIMALS)}, outcome):
+                outcomes[result.object_id] = result
         return [outcomes[document.object_id] for document in documents]
 
     def _document_element(self, document: DocumentToPost) -> dict:
@@ -186,22 +193,6 @@ class XeroApi:
         if invoice.buyer_reference:
             element["Reference"] = invoice.buyer_reference
         return element
-
-    def _put_documents(self, kind: tuple, pairs: list[tuple[DocumentToPost, dict]]) -> list[Outcome]:
-        collection, _, _, id_field = kind
-        keys = "".join(idempotency_key(SYSTEM, d.object_id, d.content_hash, 64, d.retry) for d, _ in pairs)
-        response = self.client.request("PUT", collection, params={"summarizeErrors": "false",
-                                                                  "unitdp": str(UNIT_DECIMALS)},
-                                       json_body={collection: [element for _, element in pairs]},
-                                       headers={"Idempotency-Key": "lf-" + hashlib.sha256(keys.encode()).hexdigest()})
-        if response.status_code == 200:
-            created = response.json(parse_float=Decimal).get(collection) or []
-            if len(created) == len(pairs):
-                return [_document_outcome(document, element, id_field, "posted")
-                        for (document, _), element in zip(pairs, created, strict=True)]
-        if len(pairs) > 1:
-            return [outcome for pair in pairs for outcome in self._put_documents(kind, [pair])]
-        return [Outcome(pairs[0][0].object_id, "failed", message=_message(response))]
 
     # ------------------------------------------------------------ payments
 

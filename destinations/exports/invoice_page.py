@@ -49,9 +49,8 @@ class InvoicePage:
                                 f"(U+{ord(missing):04X}), which the font {font.path} has no glyph for")
         return font.use(text)
 
-    def text(self, x: float, value: object, field: str, bold: bool = False,
-             size: float = SIZE,  # not money: page layout
-             align: str = "left") -> None:
+    def text(self, x: float, value: object, field: str, bold: bool = False,  # not money: page layout
+             size: float = SIZE, align: str = "left") -> None:
         font = self.bold if bold else self.font
         text = self.checked(value, field, font)
         if not text:

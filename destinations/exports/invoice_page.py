@@ -50,7 +50,7 @@ class InvoicePage:
         return font.use(text)
 
     def text(self, x: float, value: object, field: str, bold: bool = False,  # not money: page layout
-             size: float = SIZE, align: str = "left") -> None:
+             size: float = SIZE, align: str = "left") -> None:  # not money: points
         font = self.bold if bold else self.font
         text = self.checked(value, field, font)
         if not text:

@@ -390,7 +390,9 @@ def _post_period(con, tenant: Tenant, destination: str, start: date, end: date, 
                               "entries: posting JOURNAL.csv there too would book the sales twice")
         if dry_run:  # reads what is stored; files still in the inbox are taken by the real run
             return _dry_run_documents(con, tenant, destination, start, end, summary)
-        _take_invoices(con, tenant, run_id, now())
+        from warehouse.invoices import take_invoice_inbox
+
+        take_invoice_inbox(con, tenant, run_id=run_id, now=now())  # new INVOICES.csv files, once each
 
         def work(api: AccountingApi) -> PostSummary:
             return post_documents(con, tenant, destination, start, end, api=api, run_id=run_id, now=now,
@@ -418,13 +420,6 @@ def _post_period(con, tenant: Tenant, destination: str, start: date, end: date, 
     finally:
         summary.requests = getattr(getattr(api, "client", None), "calls", 0)
         api.close()
-
-
-def _take_invoices(con, tenant: Tenant, run_id: str, at: datetime) -> None:
-    """INVOICES.csv files waiting in ``<inbox>/invoices`` (taken once each; bad ones quarantined)."""
-    from warehouse.invoices import take_invoice_inbox
-
-    take_invoice_inbox(con, tenant, run_id=run_id, now=at)
 
 
 def _dry_run_documents(con, tenant: Tenant, destination: str, start: date, end: date,

@@ -24,11 +24,12 @@ from destinations.apis.fakes.xero import FakeXero
 from destinations.apis.limiter import RateLimiter
 from destinations.apis.oauth import FileTokenStore, Tokens
 from destinations.exports.invoices import read_invoices, totals
-from flows.post import _attempting, _take_invoices, api_for, documents_from_ledger, post_period
+from flows.post import _attempting, api_for, documents_from_ledger, post_period
 from sources.recon_csv import BANK_COLUMNS, ITEM_COLUMNS
 from tests.destinations.apis.clock import Clock
 from tests.hotel import Hotel
 from warehouse.db import opened
+from warehouse.invoices import take_invoice_inbox
 
 START, END = date(2026, 3, 1), date(2026, 3, 31)
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "ubl"
@@ -257,7 +258,7 @@ def test_an_invoice_refused_is_reported_with_the_systems_words_and_its_payment_w
 
 def test_after_a_crash_between_posting_and_recording_the_next_run_finds_by_number(books):
     with opened(books.hotel.tenant.duckdb_path()) as con:
-        _take_invoices(con, books.hotel.tenant, "crashed", datetime.now(UTC))
+        take_invoice_inbox(con, books.hotel.tenant, run_id="crashed", now=datetime.now(UTC))
         documents = documents_from_ledger(con, books.hotel.tenant, START, END)
         api = books.api()
         _attempting(con, books.hotel.tenant, books.destination, documents[:2], "crashed", datetime.now(UTC))
@@ -282,7 +283,7 @@ def test_an_invoice_found_by_number_with_other_totals_is_reported_not_recorded(b
             "Line": [{"Amount": Decimal("100.00"), "DetailType": "SalesItemLineDetail",
                       "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})
     with opened(books.hotel.tenant.duckdb_path()) as con:
-        _take_invoices(con, books.hotel.tenant, "crashed", datetime.now(UTC))
+        take_invoice_inbox(con, books.hotel.tenant, run_id="crashed", now=datetime.now(UTC))
         standard = [d for d in documents_from_ledger(con, books.hotel.tenant, START, END)
                     if d.object_id == "F-2026-0042"]
         _attempting(con, books.hotel.tenant, books.destination, standard, "crashed", datetime.now(UTC))

@@ -27,7 +27,7 @@ from transforms.trial_balance import trial_balance
 from warehouse import rejects as reject_store
 from warehouse.db import opened
 from warehouse.journals import JournalResult, close_days, entry_lines
-from warehouse.staging import StageResult, stage_source
+from warehouse.staging import StageResult, stager
 
 SCHEDULE_OF_PERIOD = {"day": "daily", "week": "weekly", "month": "monthly"}
 
@@ -71,7 +71,7 @@ def extract_step(tenant: Tenant, source: str, updated_since: datetime | None,
 
 def stage_step(tenant: Tenant, source: str, load_ids: list[str], run_id: str) -> StageResult:
     with opened(tenant.duckdb_path()) as con:
-        result = stage_source(con, tenant, source, load_ids, run_id=run_id, now=_now())
+        result = stager(tenant.sources[source].type)(con, tenant, source, load_ids, run_id=run_id, now=_now())
     if result.rejects.height:
         _logger().warning("source %s: %d problems in %d records quarantined in table rejects", source,
                           result.rejects.height, result.rejects.get_column("record_id").n_unique())
@@ -243,7 +243,9 @@ def close_periods(tenant: Tenant, periods: list[Period], *, window: bool, run_id
     summary = CloseSummary(tenant.id, run_id, periods)
     dates = [d for p in periods for d in p.dates()]
     check_closable(tenant, max(dates))
-    for source in sorted(n for n, s in tenant.sources.items() if s.role == "sales"):
+    # Every source but the bank's (reconciliation reads those): sales are journalled per business day;
+    # processors' payouts and billing systems' invoices become open items; imported entries are journals.
+    for source in sorted(n for n, s in tenant.sources.items() if s.role != "bank"):
         settings = tenant.sources[source]
         if window:  # padded by a day: staging, not the window, decides which day a record belongs to
             posted = utc_window(min(dates) - timedelta(days=1), max(dates) + timedelta(days=1),
@@ -256,7 +258,8 @@ def close_periods(tenant: Tenant, periods: list[Period], *, window: bool, run_id
         staged = steps.stage(tenant, source, extracted.load_ids, run_id)
         summary.extracts.append(extracted)
         summary.stages.append(staged)
-        summary.journals.append(steps.journal(tenant, source, dates, run_id))
+        if settings.role == "sales":
+            summary.journals.append(steps.journal(tenant, source, dates, run_id))
     if tenant.reconciliation is not None:  # before publishing: the bank entries go out with the period
         summary.reconciliation = steps.reconcile(tenant, run_id, max(dates))
     schedule = SCHEDULE_OF_PERIOD[periods[0].kind]

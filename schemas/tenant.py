@@ -22,6 +22,7 @@ from schemas.bank_csv import BankCsvProfile
 from schemas.company import Account, Company
 from schemas.currencies import ISO_4217
 from schemas.notify import NotifySettings
+from schemas.sources import EntriesApiSource, PaypalSource, RestPmsSource, StripeSource, TrainingSource
 
 TENANTS_DIR_ENV = "LEDGERFLOW_TENANTS_DIR"
 HOME_ENV = "LEDGERFLOW_HOME"
@@ -141,7 +142,8 @@ class CodaboxSource(_Model):
     soda_accounts: dict[str, str] = {}  # the social secretariat's account -> ours, where they differ
 
 
-Source = Annotated[Union[DemoPmsSource, BankFilesSource, CodaboxSource], Field(discriminator="type")]
+Source = Annotated[Union[DemoPmsSource, BankFilesSource, CodaboxSource, StripeSource, PaypalSource, TrainingSource,
+                         RestPmsSource, EntriesApiSource], Field(discriminator="type")]
 
 
 class EmailDelivery(_Model):

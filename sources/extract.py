@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-from schemas.tenant import DemoPmsSource, Tenant
+from schemas.tenant import Tenant
 from sources import http_audit
+from sources.records import ExtractReport
 
 log = logging.getLogger("ledgerflow.extract")
 
@@ -57,6 +59,51 @@ def _audited_session():
     return session
 
 
+@dataclass
+class ExtractRequest:
+    """What a source type's ``extraction`` gets: the tenant, its settings, the window, and the means."""
+
+    tenant: Tenant
+    name: str
+    settings: object  # the source's settings model (schemas.tenant / schemas.sources)
+    updated_since: datetime | None  # incremental: what changed since (the source may keep its own cursor)
+    posted_window: tuple[datetime, datetime] | None  # backfill: what happened in [start, end)
+    base_url: str | None  # an override of the configured URL (the demo starts its own PMS)
+    session: object  # requests.Session: retries 429/5xx, honours Retry-After, writes the HTTP audit log
+    report: ExtractReport
+    stack: ExitStack  # servers or clients the extraction starts are closed when the run is over
+
+
+@dataclass
+class Extraction:
+    """A source type's answer: the dlt source to run, where it reads (for messages), and what to do
+    once its rows are safely loaded (e.g. acknowledge them to the system)."""
+
+    source: object  # dlt source
+    url: str
+    after_load: Callable[[list[str]], None] | None = None  # called with the load ids
+
+
+# type -> "module:function(ExtractRequest) -> Extraction"; imported when a source of that type runs.
+EXTRACTORS = {
+    "demo_pms": "sources.demo_pms:extraction",
+    "rest_pms": "sources.rest_pms:extraction",
+    "stripe": "sources.stripe:extraction",
+    "paypal": "sources.paypal:extraction",
+    "training": "sources.training:extraction",
+    "entries_api": "sources.entries_api:extraction",
+}
+
+
+def extractor(source_type: str) -> Callable[[ExtractRequest], Extraction]:
+    import importlib
+
+    if source_type not in EXTRACTORS:
+        raise ExtractError(f"source type {source_type} has no extractor (known: {', '.join(sorted(EXTRACTORS))})")
+    module, function = EXTRACTORS[source_type].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def extract(tenant: Tenant, source_name: str, *, updated_since: datetime | None = None,
             posted_window: tuple[datetime, datetime] | None = None, base_url: str | None = None) -> ExtractResult:
     """Extract one source: incrementally from ``updated_since`` or for an explicit ``posted_window``.
@@ -66,27 +113,15 @@ def extract(tenant: Tenant, source_name: str, *, updated_since: datetime | None 
     from dlt.pipeline.exceptions import PipelineStepFailed
 
     settings = tenant.sources[source_name]
-    if not isinstance(settings, DemoPmsSource):  # pragma: no cover - one source type so far
-        raise ExtractError(f"source {source_name}: type {settings.type} has no extractor")
-    from sources.demo_pms import ExtractReport, demo_pms_source
-
     report = ExtractReport()
     with ExitStack() as stack:
-        url = base_url or settings.base_url
-        if url is None and settings.embedded:
-            from sources.demo_pms.generator import HotelSpec
-            from sources.demo_pms.server import DemoPmsServer, PmsStore
-
-            spec = HotelSpec(seed=settings.seed, timezone=tenant.timezone, history_start=settings.history_start,
-                             history_end=settings.history_end, rooms=settings.rooms, currency=tenant.currency)
-            # The hotel as it is when the extraction starts: one consistent snapshot for every page.
-            store = PmsStore.from_spec(spec)
-            store.set_clock(datetime.now(UTC))
-            url = stack.enter_context(DemoPmsServer(store)).url
-        if url is None:
-            raise ExtractError(f"source {source_name}: set base_url, or embedded = true")
-        source = demo_pms_source(url, page_size=settings.page_size, report=report, updated_since=updated_since,
-                                 posted_window=posted_window, session=_audited_session())
+        request = ExtractRequest(tenant, source_name, settings, updated_since, posted_window, base_url,
+                                 _audited_session(), report, stack)
+        try:
+            extraction = extractor(settings.type)(request)
+        except ValueError as exc:  # settings the extraction cannot work with (no URL, no secret, …)
+            raise ExtractError(f"source {source_name}: {exc}") from exc
+        source, url = extraction.source, extraction.url
         pipeline = pipeline_for(tenant, source_name)
         finished: list[str] = []
         try:
@@ -96,6 +131,8 @@ def extract(tenant: Tenant, source_name: str, *, updated_since: datetime | None 
                 pipeline.normalize()
                 finished = list(pipeline.load().loads_ids)
             info = pipeline.run(source)
+            if extraction.after_load is not None:
+                extraction.after_load(finished + list(info.loads_ids))
         except PipelineStepFailed as exc:
             cause = exc.exception
             while cause.__cause__ is not None and not str(cause):

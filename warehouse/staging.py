@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import duckdb
@@ -22,10 +22,30 @@ CANONICAL = {"charges": (SalesLine, "sales_line"), "payments": (Payment, "paymen
 class StageResult:
     source: str
     records: int  # current versions looked at
-    sales_lines: int
-    payments: int
-    voided: int
-    rejects: pl.DataFrame  # this run's rejects for these records (REJECT_SCHEMA + ids)
+    sales_lines: int = 0
+    payments: int = 0
+    voided: int = 0
+    rejects: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECT_SCHEMA))  # + ids
+    items: int = 0  # open_item rows written (processor payouts, billing invoices, payments, refunds)
+    entries: int = 0  # journal entries taken as they are (accounting-entries sources)
+
+
+# source type -> "module:function(con, tenant, source, load_ids, *, run_id, now) -> StageResult"
+STAGERS = {
+    "demo_pms": "warehouse.staging:stage_source",
+    "rest_pms": "warehouse.staging:stage_source",
+    "stripe": "warehouse.stage_stripe:stage_stripe",
+    "paypal": "warehouse.stage_paypal:stage_paypal",
+    "training": "warehouse.stage_training:stage_training",
+    "entries_api": "warehouse.stage_entries:stage_entries",
+}
+
+
+def stager(source_type: str):
+    import importlib
+
+    module, function = STAGERS[source_type].split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def _current_versions(con: duckdb.DuckDBPyConnection, raw_table: str, load_ids: list[str]) -> pl.DataFrame:

@@ -16,14 +16,15 @@ DECIMAL(18,2) column without a word. Bad fields are set to null and described in
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas.money import MoneyError, parse_money, parse_quantity, parse_rate
+from sources.records import ExtractReport, format_instant, parse_instant, record_hash
+
+__all__ = ["ExtractReport", "RecordChecker", "arrow_schema", "demo_pms_source", "format_instant", "parse_instant",
+           "record_hash"]
 
 _TEXT_FIELDS = {
     "charges": ("id", "folio_id", "reservation_id", "outlet", "category", "description", "currency", "status"),
@@ -49,40 +50,6 @@ def arrow_schema(table: str):
     fields += [pa.field(name, pa.timestamp("us", tz="UTC")) for name in _TIMES]
     fields += [pa.field(name, pa.string()) for name in _OURS]
     return pa.schema(fields)
-
-
-def parse_instant(value: object) -> datetime:
-    """An ISO 8601 time that says its offset; naive times are refused, not guessed."""
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not an ISO 8601 time")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset")
-    return moment.astimezone(UTC)
-
-
-def format_instant(moment: datetime) -> str:
-    """One spelling for every cursor value, so that text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def record_hash(record: dict) -> str:
-    text = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-@dataclass
-class ExtractReport:
-    """What an extraction saw besides the rows: records delivered more than once."""
-
-    delivered: Counter = field(default_factory=Counter)
-
-    def duplicates(self) -> list[tuple[str, str, int]]:
-        return sorted((table, record_id, count) for (table, record_id, _), count in self.delivered.items()
-                      if count > 1)
 
 
 class RecordChecker:
@@ -175,6 +142,30 @@ def demo_pms_source(base_url: str, *, page_size: int, report: ExtractReport,
         pages.add_map(RecordChecker(table, report), insert_at=1)
         resources.append(pages | _as_arrow(table))
     return dlt.source(name="demo_pms")(lambda: resources)()
+
+
+def extraction(request):
+    """``sources.extract`` entry point: the configured PMS, or the embedded synthetic hotel started
+    for this extraction (one consistent snapshot for every page)."""
+    from sources.extract import Extraction
+
+    settings, tenant = request.settings, request.tenant
+    url = request.base_url or settings.base_url
+    if url is None and settings.embedded:
+        from sources.demo_pms.generator import HotelSpec
+        from sources.demo_pms.server import DemoPmsServer, PmsStore
+
+        spec = HotelSpec(seed=settings.seed, timezone=tenant.timezone, history_start=settings.history_start,
+                         history_end=settings.history_end, rooms=settings.rooms, currency=tenant.currency)
+        store = PmsStore.from_spec(spec)
+        store.set_clock(datetime.now(UTC))
+        url = request.stack.enter_context(DemoPmsServer(store)).url
+    if url is None:
+        raise ValueError("set base_url, or embedded = true")
+    source = demo_pms_source(url, page_size=settings.page_size, report=request.report,
+                             updated_since=request.updated_since, posted_window=request.posted_window,
+                             session=request.session)
+    return Extraction(source, url)
 
 
 def _as_arrow(table: str):

@@ -38,10 +38,11 @@ class ReconcileSummary:
     bank_entries: int = 0
     deliveries: list = field(default_factory=list)
     bank: BankIntake = field(default_factory=BankIntake)
+    sources: SourceRefresh = field(default_factory=lambda: SourceRefresh())
 
     @property
     def warnings(self) -> list[str]:
-        return self.inbox.warnings + self.bank.warnings
+        return self.inbox.warnings + self.bank.warnings + self.sources.warnings
 
     @property
     def quarantined(self) -> list[tuple[str, str]]:
@@ -58,6 +59,10 @@ class ReconcileSummary:
         if self.quarantined or self.inbox.row_rejects:
             problems.append(f"{len(self.quarantined)} files quarantined, {self.inbox.row_rejects} bank lines rejected")
         problems += [f"bank source {name} not read: {why}" for name, why in self.bank.failed]
+        problems += [f"source {name} not read: {why}" for name, why in self.sources.failed]
+        rejected = rejected or bool(self.sources.rejects)
+        if self.sources.rejects:
+            problems.append(f"{self.sources.rejects} records of item sources quarantined in table rejects")
         if self.bank.gaps.height:
             problems.append(f"{self.bank.gaps.height} new gaps between bank statements")
         problems += self.warnings
@@ -73,6 +78,43 @@ class ReconcileSummary:
         return Completed(data=self, name=name, message=message + "; " + "; ".join(problems))
 
 
+@dataclass
+class SourceRefresh:
+    """What a reconcile run brought in from the item sources (processors' payouts, billing systems'
+    invoices) before matching; a source that cannot be read is reported and the run goes on."""
+
+    staged: list[tuple[str, int]] = field(default_factory=list)  # (source, open items written)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (source, why)
+    rejects: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+ITEM_ROLES = ("processor", "items")
+
+
+def refresh_item_sources(tenant: Tenant, *, run_id: str, now: datetime) -> SourceRefresh:
+    """Extract and stage every processor and billing source incrementally (each looks back its
+    ``lookback_days``), so that payouts and invoices announced since the last close are matched now."""
+    from datetime import timedelta
+
+    from flows.closing import stage_step
+    from sources.extract import ExtractError, extract
+
+    refresh = SourceRefresh()
+    for name, settings in sorted(tenant.sources.items()):
+        if settings.role not in ITEM_ROLES:
+            continue
+        try:
+            extracted = extract(tenant, name, updated_since=now - timedelta(days=settings.lookback_days))
+        except ExtractError as exc:
+            refresh.failed.append((name, str(exc)))
+            continue
+        staged = stage_step(tenant, name, extracted.load_ids, run_id)
+        refresh.staged.append((name, staged.items))
+        refresh.rejects += staged.rejects.height
+    return refresh
+
+
 def rules_of(tenant: Tenant) -> Rules:
     recon = tenant.reconciliation
     assert recon is not None
@@ -81,14 +123,18 @@ def rules_of(tenant: Tenant) -> Rules:
 
 
 def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as_of: date | None = None,
-                     now: datetime | None = None, notify: bool = True) -> ReconcileSummary:
-    """One reconcile run, as plain calls (the flow and ``daily_close`` wrap it in a task)."""
+                     now: datetime | None = None, notify: bool = True, refresh: bool = False) -> ReconcileSummary:
+    """One reconcile run, as plain calls (the flow and ``daily_close`` wrap it in a task).
+
+    ``refresh``: first bring the item sources up to date (the reconcile flow does; ``daily_close``
+    has just extracted every source itself)."""
     from transforms.recon.engine import reconcile as match
 
     if tenant.reconciliation is None:
         raise ValueError(f"tenant {tenant.id} has no [reconciliation] table: nothing to reconcile")
     now = now or datetime.now(UTC)
     as_of = as_of or now.astimezone(tenant.tz).date()
+    sources = refresh_item_sources(tenant, run_id=run_id, now=now) if refresh else SourceRefresh()
     intake = take_bank_sources(tenant, run_id=run_id, now=now)
     with opened(tenant.duckdb_path()) as con:
         inbox = take_inbox(con, tenant, run_id=run_id, now=now)
@@ -103,15 +149,18 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
                           alert_after_days=tenant.reconciliation.alert_after_days)
         plan = store_bank_journal(con, tenant, run_id=run_id, now=now)
     summary = ReconcileSummary(tenant.id, run_id, trigger, as_of, inbox, outcome.report(), recorded,
-                               bank_entries=0 if plan is None else plan.entries.height, bank=intake)
+                               bank_entries=0 if plan is None else plan.entries.height, bank=intake,
+                               sources=sources)
     log = _logger()
+    for name, why in sources.failed:
+        log.warning("source %s not read: %s", name, why)
     for name, reason in summary.quarantined:
         log.warning("file %s quarantined: %s", name, reason)
     log.info("reconcile %s (%s): %d rows recorded, %d suggestions, %d new problems", tenant.id, trigger,
              recorded.new_rows, recorded.suggestions, recorded.new_problems.height)
     if notify and tenant.notify is not None and tenant.notify.enabled and (
             recorded.new_problems.height or summary.quarantined or intake.gaps.height or intake.failed
-            or summary.warnings):
+            or sources.failed or summary.warnings):
         from destinations.notify import Delivery, NotifyConfigError, send_alert
 
         try:
@@ -141,8 +190,8 @@ def alert_of(tenant: Tenant, summary: ReconcileSummary):
         lines.append(f"- statement gap on {gap['bank_account']}: {gap['previous_statement']} closes at "
                      f"{gap['previous_closing']}, {gap['next_statement']} opens at {gap['next_opening']} "
                      f"(difference {gap['difference']}): a statement is missing or lines were booked twice")
-    for name, why in summary.bank.failed:
-        lines.append(f"- bank source {name} could not be read: {why}")
+    for name, why in summary.bank.failed + summary.sources.failed:
+        lines.append(f"- source {name} could not be read: {why}")
     lines += [f"- {warning}" for warning in summary.warnings]
     payload = {
         "tenant": tenant.id, "run_id": summary.run_id, "as_of": summary.as_of.isoformat(),
@@ -197,8 +246,9 @@ def publish_artifacts(tenant: Tenant, summary: ReconcileSummary) -> None:
         key=f"{key}-unmatched", description="Suggestions and unmatched or discrepant lines and items")
 
 
-def reconcile_step(tenant: Tenant, run_id: str, trigger: str = "daily_close", as_of: date | None = None):
-    return reconcile_tenant(tenant, run_id=run_id, trigger=trigger, as_of=as_of)
+def reconcile_step(tenant: Tenant, run_id: str, trigger: str = "daily_close", as_of: date | None = None,
+                   refresh: bool = False):
+    return reconcile_tenant(tenant, run_id=run_id, trigger=trigger, as_of=as_of, refresh=refresh)
 
 
 reconcile_task = task(reconcile_step, name="reconcile", cache_policy=NO_CACHE, task_run_name="reconcile {trigger}")
@@ -213,6 +263,6 @@ def reconcile(tenant: str = "demo", trigger: str = "manual", as_of: date | None 
     and ends up in the run's name and the alert."""
     config = load_tenant(tenant)
     with tags(f"tenant:{config.id}"):
-        summary = reconcile_task(config, current_run_id(), trigger, as_of)
+        summary = reconcile_task(config, current_run_id(), trigger, as_of, refresh=True)
     publish_artifacts(config, summary)
     return summary.final_state()

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from flows.cli_exports import exports_app
+from flows.cli_webhooks import webhooks_app
 
 app = typer.Typer(
     name="ledgerflow",
@@ -34,6 +35,7 @@ statements_app = typer.Typer(help="Bank statement files (CODA, camt.053/054, MT9
                              no_args_is_help=True)
 app.add_typer(statements_app, name="statements")
 app.add_typer(exports_app, name="exports")
+app.add_typer(webhooks_app, name="webhooks")
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
@@ -215,7 +217,7 @@ def reconcile_drop(
     _quiet_prefect()
     target, emitted = drop(config, kind, file)
     console.print(f"{_relative(target)}: in the inbox; "
-                  + ("event emitted: the reconcile deployment's trigger starts a run" if emitted
+                  + ("a reconcile run is asked for (one per burst)" if emitted
                      else "no Prefect server reachable: the next scheduled run takes it"))
 
 

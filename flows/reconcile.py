@@ -19,6 +19,7 @@ from prefect.states import Completed
 
 from flows.bank_intake import BankIntake, take_bank_sources
 from flows.closing import _logger, current_run_id
+from flows.events import claim_run_request
 from flows.reporting import frame_table, markdown_table
 from schemas.tenant import Tenant, load_tenant
 from transforms.recon.engine import Reconciliation, Rules
@@ -133,6 +134,7 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
     if tenant.reconciliation is None:
         raise ValueError(f"tenant {tenant.id} has no [reconciliation] table: nothing to reconcile")
     now = now or datetime.now(UTC)
+    claim_run_request(tenant, run_id, now=now)  # before any read: an event from now on asks for another run
     as_of = as_of or now.astimezone(tenant.tz).date()
     sources = refresh_item_sources(tenant, run_id=run_id, now=now) if refresh else SourceRefresh()
     intake = take_bank_sources(tenant, run_id=run_id, now=now)
@@ -259,7 +261,7 @@ def reconcile(tenant: str = "demo", trigger: str = "manual", as_of: date | None 
     """Match the tenant's bank lines against its open items: take new inbox files, apply the
     rules, record every decision, rebuild the bank journal, publish artifacts, alert.
 
-    ``trigger`` says why the run happened (``schedule``, ``bank-file``, ``invoice``, ``manual``)
+    ``trigger`` says why the run happened (``schedule``, ``bank-file``, ``invoice``, ``webhook``, ``manual``)
     and ends up in the run's name and the alert."""
     config = load_tenant(tenant)
     with tags(f"tenant:{config.id}"):

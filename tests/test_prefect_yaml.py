@@ -73,17 +73,17 @@ def test_the_demo_tenant_has_daily_weekly_and_monthly_deployments_and_a_backfill
 
 def test_reconcile_deployments_and_their_event_trigger():
     """A new bank file or invoice (the events `ledgerflow reconcile drop` emits) starts a reconcile run
-    of that tenant; a burst makes one run (concurrency limit 1, new runs cancelled)."""
+    of that tenant, a webhook too; one at a time (concurrency limit 1, a run asked for meanwhile waits)."""
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
-    from flows.events import event_name, tenant_resource
+    from flows.events import WEBHOOK_EVENT, event_name, tenant_resource
 
     by_name = {d["name"]: d for d in DEPLOYMENTS}
     for cadence in ("daily", "weekly", "monthly"):
         assert by_name[f"demo-reconcile-{cadence}"]["entrypoint"] == "flows/reconcile.py:reconcile"
     daily = by_name["demo-reconcile-daily"]
-    assert daily["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    assert daily["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
     (trigger,) = [DeploymentEventTrigger(**t) for t in daily["triggers"]]
     assert trigger.match.get("prefect.resource.id") == [tenant_resource("demo")["prefect.resource.id"]]
-    assert {event_name("bank"), event_name("items")} == set(trigger.expect)
+    assert {event_name("bank"), event_name("items"), WEBHOOK_EVENT} == set(trigger.expect)
     assert trigger.parameters["tenant"] == "demo"

@@ -1,0 +1,51 @@
+"""Staging of a PayPal source: raw transactions -> expected payouts in ``open_item`` (+ rejects)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from schemas.tables import OpenItem, StagedLoad
+from schemas.tenant import Tenant
+from sources.extract import dataset_name
+from transforms.stage_paypal import stage_paypal as stage_transactions
+from transforms.stage_pms import REJECT_SCHEMA
+from warehouse import rejects as reject_store
+from warehouse.db import insert, run, table_exists, transaction
+from warehouse.staging import StageResult, _current_versions, unstaged_loads
+
+
+def stage_paypal(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, load_ids: list[str], *,
+                 run_id: str, now: datetime) -> StageResult:
+    """Stage the loads of this run and any earlier one loaded but never staged, in one transaction:
+    the touched transactions' payout items are replaced by what their current versions say, their
+    rejects brought up to date, and the loads marked staged."""
+    load_ids = sorted(set(load_ids) | set(unstaged_loads(con, source)))
+    raw_schema = dataset_name(source)
+    current = (_current_versions(con, f"{raw_schema}.transactions", load_ids)
+               if load_ids and table_exists(con, raw_schema, "transactions") else None)
+    staged = None
+    if current is not None and not current.is_empty():
+        staged = stage_transactions(current, source=source, bank_account=tenant.sources[source].payout_bank_account)
+        touched = current.get_column("id").unique().sort().to_list()
+    with transaction(con):
+        current_rejects = pl.DataFrame(schema=REJECT_SCHEMA)
+        if staged is not None:
+            con.register("__scope", pl.DataFrame({"record_id": touched}, schema={"record_id": pl.String}).to_arrow())
+            run(con, "DELETE FROM open_item WHERE item_id IN (SELECT ? || record_id FROM __scope)", [f"{source}:"])
+            insert(con, OpenItem, staged.items)
+            current_rejects = reject_store.with_ids(staged.rejects, stage="staging", run_id=run_id, now=now)
+            reject_store.replace_open(
+                con, current_rejects,
+                scope_sql="stage = 'staging' AND source = ? AND table_name = 'transactions' AND record_id IN "
+                          "(SELECT record_id FROM __scope)",
+                scope_params=[source], run_id=run_id)
+            con.unregister("__scope")
+        insert(con, StagedLoad, pl.DataFrame({"load_id": load_ids}, schema={"load_id": pl.String}).with_columns(
+            pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
+            pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("staged_at")))
+    return StageResult(source=source, records=current.height if current is not None else 0,
+                       items=staged.items.height if staged else 0,
+                       rejects=current_rejects if not current_rejects.is_empty() else pl.DataFrame(schema=REJECT_SCHEMA))

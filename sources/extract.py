@@ -49,10 +49,15 @@ def pipeline_for(tenant: Tenant, source_name: str):
     )
 
 
-def _audited_session():
+def _audited_session(settings=None):
+    """A requests session that retries 429, 5xx and time-outs (honouring Retry-After) as the source's
+    settings say, and writes every call to the HTTP audit log."""
     from dlt.sources.helpers.requests import Client
 
-    session = Client(request_timeout=30, request_max_attempts=3, request_backoff_factor=0.5).session
+    session = Client(request_timeout=getattr(settings, "timeout_seconds", 30),
+                     request_max_attempts=getattr(settings, "retries", 2) + 1,
+                     request_backoff_factor=getattr(settings, "backoff_seconds", 0.5),
+                     request_max_retry_delay=300).session
     adapter = http_audit.audited_adapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -116,7 +121,7 @@ def extract(tenant: Tenant, source_name: str, *, updated_since: datetime | None 
     report = ExtractReport()
     with ExitStack() as stack:
         request = ExtractRequest(tenant, source_name, settings, updated_since, posted_window, base_url,
-                                 _audited_session(), report, stack)
+                                 _audited_session(settings), report, stack)
         try:
             extraction = extractor(settings.type)(request)
         except ValueError as exc:  # settings the extraction cannot work with (no URL, no secret, …)

@@ -410,15 +410,18 @@ def _reference_problems(tenant: Tenant) -> list[tuple[str, str]]:
         if isinstance(source, CodaboxSource):
             for theirs, ours in source.soda_accounts.items():
                 need_account(f"sources.{name}.soda_accounts.{theirs}", ours)
+        if isinstance(source, EntriesApiSource):
+            for theirs, ours in source.accounts.items():
+                need_account(f"sources.{name}.accounts.{theirs}", ours)
     return problems
 
 
 def _format_location(loc: tuple) -> str:
     parts: list[str] = []
-    for item in loc:
+    for index, item in enumerate(loc):
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
-        elif item in {"demo_pms", "csv"} and parts and parts[-1] in {"sources", "destinations"}:
+        elif index == 2 and loc[0] in {"sources", "destinations"}:
             continue  # pydantic's union tag; the user never wrote it
         else:
             parts.append(str(item))
@@ -438,6 +441,7 @@ def parse_tenant(document: dict, origin: str) -> Tenant:
                 message = "is not a known key (typo?)"
             secretive = where.startswith("notify")  # a secret pasted into the wrong key is never echoed
             shown = ("" if error["type"] in {"missing", "extra_forbidden"} or secretive
+                     or isinstance(error["input"], (dict, list))
                      else f" (got {error['input']!r})")
             lines.append(f"{origin}: {where}: {message}{shown}")
         raise ConfigError("\n".join(lines)) from None

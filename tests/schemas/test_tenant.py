@@ -105,9 +105,9 @@ def test_the_tenant_is_the_company_file_of_the_export_formats_with_their_own_tab
 @pytest.mark.parametrize(("destination", "expected"), [
     ({"type": "files", "format": "nope", "path": "x"}, "format 'nope' is not a ledger export format"),
     ({"type": "csv", "format": "fec", "path": "x"}, "for format = 'fec' use type = 'files'"),
-    ({"type": "einvoices", "format": "fec", "path": "x"}, "destinations.bad.einvoices.format"),
+    ({"type": "einvoices", "format": "fec", "path": "x"}, "destinations.bad.format"),
     ({"type": "files", "format": "fec", "path": "x", "email": {"to": [], "sender": "a@b", "smtp_host": "h"}},
-     "destinations.bad.files.email.to"),
+     "destinations.bad.email.to"),
 ])
 def test_a_destination_the_exports_cannot_serve_is_named(destination, expected):
     document = demo_document()

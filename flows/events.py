@@ -256,3 +256,28 @@ def announce_bank_files(tenant: Tenant, *, emit: bool = True) -> tuple[dict[str,
         reason = RunReason(event_name("bank"), TRIGGERS["bank"], {"files": {k: v[:50] for k, v in waiting.items()}})
         emitted = request_run(tenant, reason, emit_starter).requested
     return waiting, emitted
+
+
+# --- webhook events: taken by the run that pulled their source ---------------------------------------
+
+def waiting_events(tenant: Tenant, source: str) -> list[Path]:
+    """Webhook events of ``source`` stored by the receiver and not yet settled by a pull."""
+    folder = tenant.inbox_path() / "webhooks" / source
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def settle_events(tenant: Tenant, source: str, events: list[Path], run_id: str) -> int:
+    """After a pull of ``source`` that started after these events arrived (so it saw what they
+    announce), move them to ``processed/`` with the run that settled them: the inbox shows what
+    no pull has covered yet, and the trail which run took which event."""
+    folder = tenant.inbox_path() / "webhooks" / source / "processed"
+    folder.mkdir(parents=True, exist_ok=True)
+    moved = 0
+    for path in events:
+        if path.exists():
+            os.replace(path, folder / path.name)
+            moved += 1
+    if moved:
+        with open(folder / "settled.log", "a", encoding="utf-8") as log_file:
+            log_file.writelines(f"{run_id}\t{path.name}\n" for path in events)
+    return moved

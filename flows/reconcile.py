@@ -40,6 +40,19 @@ class ReconcileSummary:
     deliveries: list = field(default_factory=list)
     bank: BankIntake = field(default_factory=BankIntake)
     sources: SourceRefresh = field(default_factory=lambda: SourceRefresh())
+    pushes: list = field(default_factory=list)  # warehouse.training_push.PushResult per billing source
+
+    @property
+    def push_problems(self) -> list[str]:
+        """What the billing systems were not told, or told and refused: new conflicts, failures,
+        refused update rows and update files."""
+        problems = []
+        for push in self.pushes:
+            problems += [f"{push.source}: conflict: {c}" for c in push.conflicts]
+            problems += [f"{push.source}: not sent (next run retries): {f}" for f in push.failed]
+            problems += [f"{push.source}: update refused: {r}" for r in push.rejects]
+            problems += [f"{push.source}: update file {n} quarantined: {r}" for n, r in push.quarantined]
+        return problems
 
     @property
     def warnings(self) -> list[str]:
@@ -61,7 +74,8 @@ class ReconcileSummary:
             problems.append(f"{len(self.quarantined)} files quarantined, {self.inbox.row_rejects} bank lines rejected")
         problems += [f"bank source {name} not read: {why}" for name, why in self.bank.failed]
         problems += [f"source {name} not read: {why}" for name, why in self.sources.failed]
-        rejected = rejected or bool(self.sources.rejects)
+        rejected = rejected or bool(self.sources.rejects) or any(p.rejects or p.quarantined for p in self.pushes)
+        problems += self.push_problems
         if self.sources.rejects:
             problems.append(f"{self.sources.rejects} records of item sources quarantined in table rejects")
         if self.bank.gaps.height:
@@ -85,6 +99,7 @@ class SourceRefresh:
     invoices) before matching; a source that cannot be read is reported and the run goes on."""
 
     staged: list[tuple[str, int]] = field(default_factory=list)  # (source, open items written)
+    events: list[tuple[str, int]] = field(default_factory=list)  # (source, webhook events the pull settled)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (source, why)
     rejects: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -99,12 +114,14 @@ def refresh_item_sources(tenant: Tenant, *, run_id: str, now: datetime) -> Sourc
     from datetime import timedelta
 
     from flows.closing import stage_step
+    from flows.events import settle_events, waiting_events
     from sources.extract import ExtractError, extract
 
     refresh = SourceRefresh()
     for name, settings in sorted(tenant.sources.items()):
         if settings.role not in ITEM_ROLES:
             continue
+        events = waiting_events(tenant, name)  # listed before the pull: the pull sees what they announce
         try:
             extracted = extract(tenant, name, updated_since=now - timedelta(days=settings.lookback_days))
         except ExtractError as exc:
@@ -113,7 +130,18 @@ def refresh_item_sources(tenant: Tenant, *, run_id: str, now: datetime) -> Sourc
         staged = stage_step(tenant, name, extracted.load_ids, run_id)
         refresh.staged.append((name, staged.items))
         refresh.rejects += staged.rejects.height
+        if events:
+            refresh.events.append((name, settle_events(tenant, name, events, run_id)))
     return refresh
+
+
+def push_back(con, tenant: Tenant, *, run_id: str, now: datetime) -> list:
+    """After matching: tell the billing systems that can hear it what the bank paid (and send the
+    finance team's invoice updates); ``warehouse.training_push`` never raises, it reports."""
+    from warehouse.training_push import push_training
+
+    return [push_training(con, tenant, name, run_id=run_id, now=now)
+            for name, settings in sorted(tenant.sources.items()) if settings.type == "training"]
 
 
 def rules_of(tenant: Tenant) -> Rules:
@@ -150,9 +178,10 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
         recorded = record(con, outcome, run_id=run_id, now=now, as_of=as_of,
                           alert_after_days=tenant.reconciliation.alert_after_days)
         plan = store_bank_journal(con, tenant, run_id=run_id, now=now)
+        pushes = push_back(con, tenant, run_id=run_id, now=now)
     summary = ReconcileSummary(tenant.id, run_id, trigger, as_of, inbox, outcome.report(), recorded,
                                bank_entries=0 if plan is None else plan.entries.height, bank=intake,
-                               sources=sources)
+                               sources=sources, pushes=pushes)
     log = _logger()
     for name, why in sources.failed:
         log.warning("source %s not read: %s", name, why)
@@ -162,7 +191,7 @@ def reconcile_tenant(tenant: Tenant, *, run_id: str, trigger: str = "manual", as
              recorded.new_rows, recorded.suggestions, recorded.new_problems.height)
     if notify and tenant.notify is not None and tenant.notify.enabled and (
             recorded.new_problems.height or summary.quarantined or intake.gaps.height or intake.failed
-            or sources.failed or summary.warnings):
+            or sources.failed or summary.warnings or summary.push_problems):
         from destinations.notify import Delivery, NotifyConfigError, send_alert
 
         try:
@@ -194,7 +223,7 @@ def alert_of(tenant: Tenant, summary: ReconcileSummary):
                      f"(difference {gap['difference']}): a statement is missing or lines were booked twice")
     for name, why in summary.bank.failed + summary.sources.failed:
         lines.append(f"- source {name} could not be read: {why}")
-    lines += [f"- {warning}" for warning in summary.warnings]
+    lines += [f"- {warning}" for warning in summary.warnings + summary.push_problems]
     payload = {
         "tenant": tenant.id, "run_id": summary.run_id, "as_of": summary.as_of.isoformat(),
         "counts": {k: n for k, n in problems.group_by("kind").len().sort("kind").iter_rows()},
@@ -208,7 +237,7 @@ def alert_of(tenant: Tenant, summary: ReconcileSummary):
     severity = "error" if summary.quarantined or summary.bank.gaps.height or summary.bank.failed or problems.filter(
         pl.col("kind").is_in(["double_payment", "currency_mismatch"])).height else "warning"
     count = (problems.height + len(summary.quarantined) + summary.bank.gaps.height + len(summary.bank.failed)
-             + len(summary.warnings))
+             + len(summary.sources.failed) + len(summary.warnings) + len(summary.push_problems))
     return Alert(tenant=tenant.id, subject=f"{count} reconciliation problems need a look",
                  text="\n".join(lines), payload=payload, severity=severity)
 
@@ -223,11 +252,15 @@ def publish_artifacts(tenant: Tenant, summary: ReconcileSummary) -> None:
               ("suggestions to review", len(report["suggestions"])),
               ("bank lines unmatched", len(report["unmatched_lines"])),
               ("bank journal entries written", summary.bank_entries)]
+    counts += [(f"open items staged from {name}", n) for name, n in summary.sources.staged]
+    counts += [(f"webhook events of {name} settled", n) for name, n in summary.sources.events]
+    counts += [(f"payments told to {p.source}", p.payments_pushed) for p in summary.pushes]
+    counts += [(f"invoice updates applied in {p.source}", p.updates_applied) for p in summary.pushes]
     files = [(name, rows, "loaded") for name, rows in summary.inbox.loaded]
     files += [(f"{name} ({source})", rows, "loaded (new lines)") for source, name, rows in summary.bank.loaded]
     files += [(f"{name} ({source})", 0, "taken before: skipped") for source, name in summary.bank.skipped]
     files += [(name, 0, f"quarantined: {reason}") for name, reason in summary.quarantined]
-    files += [(f"source {name}", 0, f"not read: {why}") for name, why in summary.bank.failed]
+    files += [(f"source {name}", 0, f"not read: {why}") for name, why in summary.bank.failed + summary.sources.failed]
     gaps = [(g["bank_account"], g["previous_statement"], g["previous_closing"], g["next_statement"], g["next_opening"],
              g["difference"]) for g in summary.bank.gaps.iter_rows(named=True)]
     create_markdown_artifact(

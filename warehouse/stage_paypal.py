@@ -14,7 +14,7 @@ from transforms.stage_paypal import stage_paypal as stage_transactions
 from transforms.stage_pms import REJECT_SCHEMA
 from warehouse import rejects as reject_store
 from warehouse.db import insert, run, table_exists, transaction
-from warehouse.staging import StageResult, _current_versions, unstaged_loads
+from warehouse.staging import StageResult, current_versions, unstaged_loads
 
 
 def stage_paypal(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, load_ids: list[str], *,
@@ -24,7 +24,7 @@ def stage_paypal(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
     rejects brought up to date, and the loads marked staged."""
     load_ids = sorted(set(load_ids) | set(unstaged_loads(con, source)))
     raw_schema = dataset_name(source)
-    current = (_current_versions(con, f"{raw_schema}.transactions", load_ids)
+    current = (current_versions(con, f"{raw_schema}.transactions", load_ids)
                if load_ids and table_exists(con, raw_schema, "transactions") else None)
     staged = None
     if current is not None and not current.is_empty():

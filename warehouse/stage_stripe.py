@@ -19,20 +19,8 @@ from sources.stripe import COLUMNS
 from transforms.stage_pms import REJECT_SCHEMA
 from transforms.stage_stripe import check_records, payout_items
 from warehouse import rejects as reject_store
-from warehouse.db import insert, query, run, table_exists, transaction
-from warehouse.staging import StageResult, unstaged_loads
-
-
-def _current_versions(con: duckdb.DuckDBPyConnection, raw_table: str, load_ids: list[str]) -> pl.DataFrame:
-    """The latest delivered version of every object the given loads touched (the last load's;
-    two versions from one load are both returned, for staging to refuse)."""
-    return query(con, f"""
-        WITH touched AS (
-            SELECT DISTINCT id FROM {raw_table} WHERE _dlt_load_id IN (SELECT unnest(?::VARCHAR[])))
-        SELECT r.* FROM {raw_table} AS r SEMI JOIN touched USING (id)
-        QUALIFY dense_rank() OVER (PARTITION BY r.id ORDER BY r._dlt_load_id DESC) = 1
-        ORDER BY r.id, r.lf_record_hash
-    """, [load_ids])
+from warehouse.db import insert, run, table_exists, transaction
+from warehouse.staging import StageResult, current_versions, unstaged_loads
 
 
 def stage_stripe(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, load_ids: list[str], *,
@@ -42,7 +30,7 @@ def stage_stripe(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
     settings = tenant.sources[source]
     load_ids = sorted(set(load_ids) | set(unstaged_loads(con, source)))
     raw_schema = dataset_name(source)
-    raw = {table: _current_versions(con, f"{raw_schema}.{table}", load_ids)
+    raw = {table: current_versions(con, f"{raw_schema}.{table}", load_ids, within_load=None)
            for table in COLUMNS if load_ids and table_exists(con, raw_schema, table)}
     items = pl.DataFrame(schema={"item_id": pl.String})
     found = []

@@ -48,19 +48,22 @@ def stager(source_type: str):
     return getattr(importlib.import_module(module), function)
 
 
-def _current_versions(con: duckdb.DuckDBPyConnection, raw_table: str, load_ids: list[str]) -> pl.DataFrame:
+def current_versions(con: duckdb.DuckDBPyConnection, raw_table: str, load_ids: list[str], *,
+                     within_load: str | None = "r.updated_at DESC NULLS FIRST") -> pl.DataFrame:
     """The latest delivered version of every record the given loads touched.
 
-    Latest = last load first, then latest ``updated_at`` (a version whose time was
-    unreadable counts as newest of its load). Ties are conflicting deliveries of
-    one version and are all returned, for staging to reject.
+    Latest = last load first, then ``within_load`` (default: latest ``updated_at``, a version whose
+    time was unreadable counting as newest of its load; None for systems whose records carry no
+    change time). Ties are conflicting deliveries of one version and are all returned, for
+    staging to reject.
     """
+    order = "r._dlt_load_id DESC" + (f", {within_load}" if within_load else "")
     return query(con, f"""
         WITH touched AS (
             SELECT DISTINCT id FROM {raw_table} WHERE _dlt_load_id IN (SELECT unnest(?::VARCHAR[]))
         )
         SELECT r.* FROM {raw_table} AS r SEMI JOIN touched USING (id)
-        QUALIFY dense_rank() OVER (PARTITION BY r.id ORDER BY r._dlt_load_id DESC, r.updated_at DESC NULLS FIRST) = 1
+        QUALIFY dense_rank() OVER (PARTITION BY r.id ORDER BY {order}) = 1
         ORDER BY r.id, r.lf_record_hash
     """, [load_ids])
 
@@ -94,7 +97,7 @@ def stage_source(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
     raw: dict[str, pl.DataFrame] = {}
     for table in CANONICAL:
         exists = load_ids and table_exists(con, raw_schema, table)
-        raw[table] = _current_versions(con, f"{raw_schema}.{table}", load_ids) if exists else pl.DataFrame(
+        raw[table] = current_versions(con, f"{raw_schema}.{table}", load_ids) if exists else pl.DataFrame(
             {"id": []}, schema={"id": pl.String})
     staged = stage_pms(raw["charges"], raw["payments"], source=source, currency=tenant.currency,
                        timezone=tenant.timezone, cutoff=tenant.business_day_cutoff)

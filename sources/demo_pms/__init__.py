@@ -140,7 +140,7 @@ def demo_pms_source(base_url: str, *, page_size: int, report: ExtractReport,
         pages = source.resources[f"{table}_pages"]
         # Position 1: right after the paginator, before dlt's incremental step reads the cursor.
         pages.add_map(RecordChecker(table, report), insert_at=1)
-        resources.append(pages | _as_arrow(table))
+        resources.append(pages | as_arrow(table))
     return dlt.source(name="demo_pms")(lambda: resources)()
 
 
@@ -168,7 +168,7 @@ def extraction(request):
     return Extraction(source, url)
 
 
-def _as_arrow(table: str):
+def as_arrow(table: str):
     """A page of checked records -> one typed Arrow table (dlt then writes Parquet, DuckDB copies it)."""
     import dlt
     import pyarrow as pa

@@ -27,7 +27,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from schemas.sources import REST_PMS_FIELDS, RestPmsResource, RestPmsSource
-from sources.demo_pms import RecordChecker, _as_arrow
+from sources.demo_pms import RecordChecker, as_arrow
 from sources.records import ExtractReport, format_instant
 
 __all__ = ["CredentialsRefused", "RecordMapper", "extraction", "rest_pms_source"]
@@ -273,7 +273,7 @@ def rest_pms_source(settings: RestPmsSource, base_url: str, *, report: ExtractRe
         pages = source.resources[f"{table}_pages"]
         # Position 1: right after the paginator, before dlt's incremental step reads the cursor.
         pages.add_map(RecordMapper(table, resource, settings.timezone, report), insert_at=1)
-        resources.append(pages | _as_arrow(table))
+        resources.append(pages | as_arrow(table))
     return dlt.source(name="rest_pms")(lambda: resources)()
 
 

@@ -43,7 +43,7 @@ class ApiSource(_Model):
         return os.environ.get(f"LEDGERFLOW_{self.type.upper()}_BASE_URL") or self.base_url or self.default_base_url
 
 
-# --------------------------------------------------------------------------- stripe (owner: sources/stripe)
+# --------------------------------------------------------------------------- stripe
 
 class StripeSource(ApiSource):
     """Stripe: balance transactions, charges, refunds, disputes and payouts (``sources/stripe``)."""
@@ -57,7 +57,7 @@ class StripeSource(ApiSource):
     payout_bank_account: str | None = None  # IBAN the payouts arrive on (open_item.bank_account)
 
 
-# --------------------------------------------------------------------------- paypal (owner: sources/paypal)
+# --------------------------------------------------------------------------- paypal
 
 class PaypalSource(ApiSource):
     """PayPal: the transaction search (reporting) API (``sources/paypal``)."""
@@ -71,7 +71,7 @@ class PaypalSource(ApiSource):
     payout_bank_account: str | None = None  # IBAN withdrawals arrive on (open_item.bank_account)
 
 
-# --------------------------------------------------------------------------- training (owner: sources/training)
+# --------------------------------------------------------------------------- training
 
 class TrainingSource(ApiSource):
     """A training-management system: course bookings' invoices, payments and refunds, pulled and
@@ -87,7 +87,7 @@ class TrainingSource(ApiSource):
     payment_method: str = Field(default="bank_transfer", min_length=1)  # how pushed payments are labelled
 
 
-# --------------------------------------------------------------------------- rest_pms (owner: sources/rest_pms)
+# --------------------------------------------------------------------------- rest_pms
 
 # The raw columns staging reads (sources/demo_pms: _TEXT_FIELDS, _DECIMAL_FIELDS, _TIMES); a rest_pms
 # source maps its API's records onto exactly these. Kept here so that loading a tenant file imports no
@@ -324,7 +324,7 @@ class RestPmsSource(ApiSource):
         return value
 
 
-# --------------------------------------------------------------------------- entries_api (owner: sources/entries_api)
+# --------------------------------------------------------------------------- entries_api
 
 class EntriesApiSource(ApiSource):
     """An accounting-entries export API: entries not yet exported for ``system_id``, marked exported

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from schemas.currencies import ISO_4217
-from schemas.money import MONEY_DTYPE
 from schemas.tables import OpenItem, polars_schema
+from transforms.payouts import payout_item_columns
 from transforms.stage_pms import REJECT_SCHEMA
 
 WITHDRAWAL_GROUP = "T04"
@@ -80,21 +80,9 @@ def stage_paypal(current: pl.DataFrame, *, source: str, bank_account: str | None
     refused = set(rejects.get_column("record_id").to_list())
     withdrawals = current.filter(pl.col("event_code").str.starts_with(WITHDRAWAL_GROUP).fill_null(False)
                                  & ~pl.col("id").is_in(sorted(refused)))
-    items = withdrawals.select(
-        pl.concat_str(pl.lit(f"{source}:"), pl.col("id")).alias("item_id"),
-        pl.lit("payout").alias("kind"),
-        pl.col("id").alias("document_number"),
-        pl.col("initiated_at").dt.convert_time_zone("UTC").dt.date().alias("issue_date"),
-        pl.lit(None, pl.Date).alias("due_date"),
-        pl.when(pl.col("status").is_in(UNDONE)).then(pl.lit(0).cast(MONEY_DTYPE))
-        .otherwise(-pl.col("amount").cast(MONEY_DTYPE)).cast(MONEY_DTYPE).alias("amount_open"),
-        pl.col("currency"),
-        pl.lit("PayPal").alias("partner_name"),
-        pl.lit(None, pl.String).alias("partner_iban"),
-        pl.lit(None, pl.String).alias("partner_id"),
-        pl.lit(None, pl.String).alias("company_id"),
-        pl.lit(bank_account, pl.String).alias("bank_account"),
-        pl.lit(None, pl.String).alias("structured_ref"),
-        pl.col("id").alias("settlement_ref"),
-    ).sort("item_id")
+    items = withdrawals.select(payout_item_columns(
+        source=source, processor="PayPal", bank_account=bank_account,
+        issue_date=pl.col("initiated_at").dt.convert_time_zone("UTC").dt.date(), due_date=pl.lit(None, pl.Date),
+        amount=-pl.col("amount"), currency=pl.col("currency"), expects_money=~pl.col("status").is_in(UNDONE),
+    )).sort("item_id")
     return StagedPaypal(items.cast(polars_schema(OpenItem)), rejects)  # type: ignore[arg-type]

@@ -13,9 +13,10 @@ import json
 import polars as pl
 
 from schemas.currencies import ISO_4217
-from schemas.money import MONEY_DTYPE, from_cents
+from schemas.money import from_cents
 from schemas.tables import OpenItem, polars_schema
 from schemas.validate import validate_rows
+from transforms.payouts import payout_item_columns
 from transforms.stage_pms import REJECT_SCHEMA
 
 ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
@@ -108,24 +109,10 @@ def payout_items(raw_payouts: pl.DataFrame, *, source: str,
     """
     good, rejects = check_records(raw_payouts, "payouts", source=source)
     currency = pl.col("currency").str.to_uppercase()
-    items = good.select(
-        "__row",
-        pl.format("{}:{}", pl.lit(source), pl.col("id")).alias("item_id"),
-        pl.lit("payout").alias("kind"),
-        pl.col("id").alias("document_number"),
-        pl.col("arrival_date").dt.date().alias("issue_date"),
-        pl.col("arrival_date").dt.date().alias("due_date"),
-        pl.when(pl.col("status").is_in(NO_MONEY)).then(pl.lit(0).cast(MONEY_DTYPE))
-        .otherwise(minor_to_money(pl.col("amount"), currency)).alias("amount_open"),
-        currency.alias("currency"),
-        pl.lit("Stripe").alias("partner_name"),
-        pl.lit(None, pl.String).alias("partner_iban"),
-        pl.lit(None, pl.String).alias("partner_id"),
-        pl.lit(None, pl.String).alias("company_id"),
-        pl.lit(bank_account, pl.String).alias("bank_account"),
-        pl.lit(None, pl.String).alias("structured_ref"),
-        pl.col("id").alias("settlement_ref"),
-    )
+    items = good.select("__row", *payout_item_columns(
+        source=source, processor="Stripe", bank_account=bank_account, issue_date=pl.col("arrival_date").dt.date(),
+        due_date=pl.col("arrival_date").dt.date(), amount=minor_to_money(pl.col("amount"), currency),
+        currency=currency, expects_money=~pl.col("status").is_in(NO_MONEY)))
     schema = polars_schema(OpenItem)
     checked = validate_rows(OpenItem, items.drop("__row").cast(schema))  # type: ignore[arg-type]
     if not checked.ok:

@@ -108,16 +108,23 @@ def write_plan(con: duckdb.DuckDBPyConnection, plan: VersionPlan, tenant: Tenant
                run_id: str, now: datetime) -> None:
     """Store a plan inside the caller's transaction: drafts replaced, new versions inserted."""
     lines = _journal_lines(plan, journal_code, source) if not plan.entries.is_empty() else pl.DataFrame()
+    store_entries(con, tenant, source, plan.entries, lines, plan.delete_entry_ids, run_id=run_id, now=now)
+
+
+def store_entries(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, entries: pl.DataFrame,
+                  lines: pl.DataFrame, delete_entry_ids: list[str], *, run_id: str, now: datetime) -> None:
+    """Inside the caller's transaction: drafts ``delete_entry_ids`` removed (never an exported
+    entry), ``entries`` and their ``lines`` inserted, stamped with the run."""
     if not lines.is_empty():
         require_valid(JournalLine, lines, f"journal of {source}")  # a failure here is a bug: refuse to store
-    if plan.delete_entry_ids:
+    if delete_entry_ids:
         exported = run(con, "SELECT count(*) FROM export_log WHERE object_type = 'journal_entry' AND object_id IN "
-                       "(SELECT unnest(?::VARCHAR[]))", [plan.delete_entry_ids])[0][0]
-        if exported:  # DESIGN invariant 4; the plan never asks for this
+                       "(SELECT unnest(?::VARCHAR[]))", [delete_entry_ids])[0][0]
+        if exported:  # DESIGN invariant 4; the plans never ask for this
             raise RuntimeError("refusing to delete an exported journal entry")
         for table in ("journal_line", "journal_entry"):
-            run(con, f"DELETE FROM {table} WHERE entry_id IN (SELECT unnest(?::VARCHAR[]))", [plan.delete_entry_ids])
-    insert(con, JournalEntry, plan.entries.with_columns(
+            run(con, f"DELETE FROM {table} WHERE entry_id IN (SELECT unnest(?::VARCHAR[]))", [delete_entry_ids])
+    insert(con, JournalEntry, entries.with_columns(
         pl.lit(tenant.id).alias("tenant"), pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
         pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("created_at")))
     insert(con, JournalLine, lines)

@@ -14,9 +14,8 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from schemas.tables import JournalEntry, JournalLine, StagedLoad
+from schemas.tables import JournalLine, StagedLoad
 from schemas.tenant import Tenant
-from schemas.validate import require_valid
 from sources.extract import dataset_name
 from transforms.stage_entries import (
     STORED_SCHEMA,
@@ -30,6 +29,7 @@ from transforms.stage_entries import (
 from transforms.stage_pms import REJECT_SCHEMA
 from warehouse import rejects as reject_store
 from warehouse.db import insert, query, read_model, run, table_exists, transaction
+from warehouse.journals import store_entries
 from warehouse.staging import StageResult, unstaged_loads
 
 
@@ -104,24 +104,6 @@ def plan_stage(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str,
     return plan, scope
 
 
-def _write(con: duckdb.DuckDBPyConnection, plan: ImportPlan, tenant: Tenant, source: str, *, run_id: str,
-           now: datetime) -> None:
-    if plan.lines.height:
-        require_valid(JournalLine, plan.lines, f"entries imported by {source}")  # a failure here is a bug
-    if plan.delete_entry_ids:
-        exported = run(con, "SELECT count(*) FROM export_log WHERE object_type = 'journal_entry' AND object_id IN "
-                            "(SELECT unnest(?::VARCHAR[]))", [plan.delete_entry_ids])[0][0]
-        if exported:  # DESIGN invariant 4; the plan never asks for this
-            raise RuntimeError("refusing to delete an exported journal entry")
-        for table in ("journal_line", "journal_entry"):
-            run(con, f"DELETE FROM {table} WHERE entry_id IN (SELECT unnest(?::VARCHAR[]))", [plan.delete_entry_ids])
-    at = pl.lit(now).cast(pl.Datetime("us", "UTC"))
-    insert(con, JournalEntry, plan.entries.with_columns(
-        pl.lit(tenant.id).alias("tenant"), pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
-        at.alias("created_at")))
-    insert(con, JournalLine, plan.lines)
-
-
 def stage_entries(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, load_ids: list[str], *,
                   run_id: str, now: datetime) -> StageResult:
     """Stage this run's loads and any loaded but never staged, in one transaction: journal entries
@@ -130,7 +112,7 @@ def stage_entries(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, l
     plan, scope = plan_stage(con, tenant, source, load_ids)
     rejects = reject_store.with_ids(plan.rejects, stage="staging", run_id=run_id, now=now)
     with transaction(con):
-        _write(con, plan, tenant, source, run_id=run_id, now=now)
+        store_entries(con, tenant, source, plan.entries, plan.lines, plan.delete_entry_ids, run_id=run_id, now=now)
         con.register("__scope", pl.DataFrame({"record_id": scope}, schema={"record_id": pl.String}).to_arrow())
         try:
             reject_store.replace_open(con, rejects, scope_sql="stage = 'staging' AND source = ? AND table_name = ? "

@@ -2,8 +2,8 @@
 
 import sys
 
-from bench import backfill, exports, journal, post, recon, statements
+from bench import backfill, exports, extract, journal, post, recon, statements
 
 if __name__ == "__main__":
-    for bench in (journal, backfill, recon, statements, exports, post):
+    for bench in (journal, backfill, recon, statements, exports, post, extract):
         bench.main(sys.argv[1:])

@@ -58,6 +58,9 @@ class RecordChecker:
     def __init__(self, table: str, report: ExtractReport) -> None:
         self.table = table
         self.report = report
+        # Worked out once per table, not per record (a million records a run).
+        self.parsers = [(name, parse) for name, parse in _PARSERS.items() if name in _DECIMAL_FIELDS[table]]
+        self.known = frozenset({*_TEXT_FIELDS[table], *_DECIMAL_FIELDS[table], *_TIMES})
 
     def __call__(self, record: dict) -> dict:
         digest = record_hash(record)
@@ -68,8 +71,8 @@ class RecordChecker:
             out["id"] = f"(no id {digest[:12]})"
         else:
             out["id"] = str(record["id"])
-        for name, parse in _PARSERS.items():
-            if name in _DECIMAL_FIELDS[self.table] and record.get(name) is not None:
+        for name, parse in self.parsers:
+            if record.get(name) is not None:
                 try:
                     out[name] = parse(record[name])
                 except MoneyError as exc:
@@ -90,8 +93,7 @@ class RecordChecker:
                 else:
                     problems[name] = {"value": repr(value), "reason": "is not text"}
                     out[name] = None
-        known = {*_TEXT_FIELDS[self.table], *_DECIMAL_FIELDS[self.table], *_TIMES}
-        extra = {k: v for k, v in record.items() if k not in known}
+        extra = None if self.known.issuperset(record) else {k: v for k, v in record.items() if k not in self.known}
         out["lf_invalid"] = json.dumps(problems, ensure_ascii=False, sort_keys=True) if problems else None
         out["lf_extra"] = json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str) if extra else None
         out["lf_record_hash"] = digest
@@ -178,6 +180,6 @@ def as_arrow(table: str):
     @dlt.transformer(name=table, write_disposition="merge", primary_key=["id", "lf_record_hash"])
     def to_arrow(page: list[dict]):
         rows = page if isinstance(page, list) else [page]
-        yield pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=schema)
+        yield pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in schema.names}, schema=schema)
 
     return to_arrow

@@ -21,7 +21,7 @@ from prefect.states import Completed
 from destinations.export import ExportResult, export_invoice_periods, export_periods
 from flows.reporting import frame_table, markdown_table, trial_balance_markdown
 from schemas.tenant import ApiDestination, Tenant
-from sources.extract import ExtractResult, extract
+from sources.extract import ExtractError, ExtractResult, extract
 from transforms.periods import Period, business_date_of, day_start, utc_window
 from transforms.trial_balance import trial_balance
 from warehouse import rejects as reject_store
@@ -199,6 +199,7 @@ class CloseSummary:
     held_back: list[tuple[str, date]] = field(default_factory=list)
     trial_balance: pl.DataFrame | None = None
     reconciliation: object | None = None  # flows.reconcile.ReconcileSummary when the tenant reconciles
+    unread: list[tuple[str, str]] = field(default_factory=list)  # (source, why): processors, billing, entries
 
     @property
     def start(self) -> date:
@@ -229,6 +230,7 @@ class CloseSummary:
             problems.append(f"{self.open_rejects} open rejects; days held back from export: {held}")
         if self.suspense.height:
             problems.append(f"{self.suspense.height} unmapped codes posted to suspense")
+        problems += [f"source {name} not read: {why}" for name, why in self.unread]
         problems += self.export_problems
         if not problems:
             return Completed(data=self, message=f"closed {self.start}..{self.end}")
@@ -247,14 +249,23 @@ def close_periods(tenant: Tenant, periods: list[Period], *, window: bool, run_id
     # processors' payouts and billing systems' invoices become open items; imported entries are journals.
     for source in sorted(n for n, s in tenant.sources.items() if s.role != "bank"):
         settings = tenant.sources[source]
-        if window:  # padded by a day: staging, not the window, decides which day a record belongs to
-            posted = utc_window(min(dates) - timedelta(days=1), max(dates) + timedelta(days=1),
-                                tenant.timezone, tenant.business_day_cutoff)
-            extracted = steps.extract(tenant, source, None, posted)
-        else:
-            since = day_start(min(dates) - timedelta(days=settings.lookback_days), tenant.timezone,
-                              tenant.business_day_cutoff)
-            extracted = steps.extract(tenant, source, since, None)
+        try:
+            if window:  # padded by a day: staging, not the window, decides which day a record belongs to
+                posted = utc_window(min(dates) - timedelta(days=1), max(dates) + timedelta(days=1),
+                                    tenant.timezone, tenant.business_day_cutoff)
+                extracted = steps.extract(tenant, source, None, posted)
+            else:
+                since = day_start(min(dates) - timedelta(days=settings.lookback_days), tenant.timezone,
+                                  tenant.business_day_cutoff)
+                extracted = steps.extract(tenant, source, since, None)
+        except ExtractError as exc:
+            if settings.role == "sales":  # the days' journals would be incomplete: the close stops here
+                raise
+            # A processor, billing system or entries API that cannot be read: what it would bring waits
+            # for the next run (its cursor did not move); the day's sales are closed and published.
+            _logger().warning("source %s not read: %s", source, exc)
+            summary.unread.append((source, str(exc)))
+            continue
         staged = steps.stage(tenant, source, extracted.load_ids, run_id)
         summary.extracts.append(extracted)
         summary.stages.append(staged)
@@ -306,7 +317,8 @@ def publish_artifacts(tenant: Tenant, summary: CloseSummary) -> None:
     rejects = summary.open_rejects_frame.select("business_date", "source", "table_name", "record_id",
                                                 "column_name", "value", "reason")
     create_markdown_artifact(
-        f"## Open rejects: {rejects.height}\n\nDays held back from export: "
+        "".join(f"## Source {name} not read\n\n{why}\n\n" for name, why in summary.unread)
+        + f"## Open rejects: {rejects.height}\n\nDays held back from export: "
         f"{', '.join(f'{d} ({s})' for s, d in summary.held_back) or 'none'}\n\n" + frame_table(rejects)
         + ("\n\n## Posted to suspense\n\n" + frame_table(summary.suspense) if summary.suspense.height else ""),
         key=f"{key}-rejects", description="Records quarantined in the rejects table, and suspense postings")

@@ -124,10 +124,10 @@ def refresh_item_sources(tenant: Tenant, *, run_id: str, now: datetime) -> Sourc
         events = waiting_events(tenant, name)  # listed before the pull: the pull sees what they announce
         try:
             extracted = extract(tenant, name, updated_since=now - timedelta(days=settings.lookback_days))
-        except ExtractError as exc:
-            refresh.failed.append((name, str(exc)))
+            staged = stage_step(tenant, name, extracted.load_ids, run_id)
+        except Exception as exc:  # noqa: BLE001 - reported; the loads wait (unstaged) for the next run
+            refresh.failed.append((name, str(exc) if isinstance(exc, ExtractError) else f"{type(exc).__name__}: {exc}"))
             continue
-        staged = stage_step(tenant, name, extracted.load_ids, run_id)
         refresh.staged.append((name, staged.items))
         refresh.rejects += staged.rejects.height
         if events:

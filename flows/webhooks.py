@@ -42,13 +42,13 @@ from starlette.routing import Route
 
 from flows.events import WEBHOOK_EVENT, RunReason, Starter, events_path, request_run
 from schemas.tenant import Tenant
+from sources.http_audit import SECRET_NAME
 from sources.webhooks import DEFAULT_TOLERANCE_SECONDS, SignatureRefused, verify
 
 SIGNATURE_HEADERS = {"training": "X-Training-Signature"}  # source type -> the header its system signs in
 MAX_BODY_BYTES = 1_000_000
 KEPT_BODY_BYTES = 65_536
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")  # no '/', '\', '..' start, control chars
-SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
 
 log = logging.getLogger("ledgerflow.webhooks")
 
@@ -207,11 +207,11 @@ def _safe_headers(request: Request) -> dict[str, str]:
     have the wrong path) keeps only its timestamp, enough to see a wrong clock, not to replay."""
     headers = {}
     for name, value in request.headers.items():
-        if name in SECRET_HEADERS:
-            headers[name] = "(redacted)"
-        elif "signature" in name:
+        if "signature" in name:
             headers[name] = ",".join(part if part.strip().startswith("t=") else "(redacted)"
                                      for part in value.split(","))
+        elif SECRET_NAME.search(name):  # what the HTTP audit log hides
+            headers[name] = "(redacted)"
         else:
             headers[name] = value
     return headers

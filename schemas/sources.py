@@ -106,7 +106,7 @@ REST_PMS_REQUIRED = {
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _PARAM_NAME = r"^[A-Za-z0-9_.\[\]-]+$"
 _PATH_IN_RECORD = r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$"  # dotted: folio.id, guest.company.name
-# What the HTTP audit log replaces by "***" (sources/http_audit._SECRET_NAME): a key sent under another
+# What the HTTP audit log replaces by "***" (sources/http_audit.SECRET_NAME): a key sent under another
 # name would be written to the log in clear, so such names are refused.
 _AUDIT_REDACTS = r"(?i)authorization|cookie|token|secret|password|passwd|api[-_]?key|client[-_]?secret"
 # Times in query parameters: ISO 8601 in UTC, Unix seconds or milliseconds, or a strftime pattern (UTC).

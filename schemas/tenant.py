@@ -400,6 +400,8 @@ def _reference_problems(tenant: Tenant) -> list[tuple[str, str]]:
             if number is not None:
                 need_account(f"reconciliation.accounts.{key}", number)
     for name, source in tenant.sources.items():
+        if name == "rejected":  # <inbox>/webhooks/rejected keeps refused webhooks
+            problems.append((f"sources.{name}", "'rejected' is reserved: give the source another name"))
         if isinstance(source, BankFilesSource) and source.profile is not None:
             from sources.bank_files.bank_csv import BUILTIN_PROFILES
 

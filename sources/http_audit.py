@@ -15,12 +15,12 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 ENV = "LEDGERFLOW_HTTP_LOG"
-_SECRET_NAME = re.compile(r"authorization|cookie|token|secret|password|passwd|api[-_]?key|client[-_]?secret", re.I)
+SECRET_NAME = re.compile(r"authorization|cookie|token|secret|password|passwd|api[-_]?key|client[-_]?secret", re.I)
 _lock = threading.Lock()
 
 
 def _redact_mapping(values: dict) -> dict:
-    return {k: ("***" if _SECRET_NAME.search(str(k)) else _redact(v)) for k, v in values.items()}
+    return {k: ("***" if SECRET_NAME.search(str(k)) else _redact(v)) for k, v in values.items()}
 
 
 def _redact(value: object) -> object:
@@ -33,7 +33,7 @@ def _redact(value: object) -> object:
 
 def redact_url(url: str) -> str:
     parts = urlsplit(url)
-    query = [(k, "***" if _SECRET_NAME.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query = [(k, "***" if SECRET_NAME.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
     return urlunsplit(parts._replace(query=urlencode(query, safe="*:")))
 
 

@@ -80,7 +80,7 @@ def _flagged(frame: pl.DataFrame, prefix: pl.Expr | None) -> pl.DataFrame:
 
 
 def _problems(entries: pl.DataFrame, lines: pl.DataFrame, *, chart: dict[str, str], accounts: dict[str, str],
-              journal_code: str | None, tenant: str, source: str) -> pl.DataFrame:
+              journal_code: str | None, tenant: str, source: str, currency: str) -> pl.DataFrame:
     """Every reason to refuse an entry, one row each."""
     at = pl.format("lines[{}].", pl.col("line_no"))
     found = [_flagged(entries, None), _flagged(lines, at)]
@@ -118,6 +118,10 @@ def _problems(entries: pl.DataFrame, lines: pl.DataFrame, *, chart: dict[str, st
                    .otherwise(pl.lit("")), pl.lit(source)))
     rule(lines, pl.col("currency").is_not_null() & ~pl.col("currency").is_in(CURRENCIES),
          pl.format("lines[{}].currency", pl.col("line_no")), pl.col("currency"), "is not an ISO 4217 currency")
+    # Our books are kept in one currency (trial balance, exports); converting is the sender's call.
+    rule(lines, pl.col("currency").is_in(CURRENCIES) & (pl.col("currency") != currency),
+         pl.format("lines[{}].currency", pl.col("line_no")), pl.col("currency"),
+         f"is not the currency of tenant {tenant}'s books ({currency}): the sender must convert it")
     one_side = (pl.col("debit") > 0) ^ (pl.col("credit") > 0)
     rule(lines, pl.col("debit").is_not_null() & pl.col("credit").is_not_null()
          & (~one_side | (pl.col("debit") < 0) | (pl.col("credit") < 0)),
@@ -134,11 +138,11 @@ def _problems(entries: pl.DataFrame, lines: pl.DataFrame, *, chart: dict[str, st
 
 
 def check_entries(entries: pl.DataFrame, lines: pl.DataFrame, *, chart: dict[str, str], accounts: dict[str, str],
-                  journal_code: str | None, tenant: str, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+                  journal_code: str | None, tenant: str, source: str, currency: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(entries that pass every check, rejects of the others) -- the current version of each remote entry."""
     entries, lines = conform(entries, RAW_ENTRY_SCHEMA), conform(lines, RAW_LINE_SCHEMA)
     problems = _problems(entries, lines, chart=chart, accounts=accounts, journal_code=journal_code, tenant=tenant,
-                         source=source)
+                         source=source, currency=currency)
     refused = entries.join(problems, on="entry_id", how="inner", maintain_order="right")
     rejects = refused.select(
         pl.lit(source).alias("source"), pl.lit(TABLE).alias("table_name"), pl.col("entry_id").alias("record_id"),

@@ -101,8 +101,12 @@ def _checked(source: str, table: str, frame: pl.DataFrame, rejects: list[dict]) 
 
 
 def stage_training(invoices: pl.DataFrame, payments: pl.DataFrame, refunds: pl.DataFrame, *, source: str,
-                   timezone: str, bank_account: str | None = None) -> StagedItems:
-    """Open items of the given invoices (with every payment of theirs in ``payments``) and refunds."""
+                   timezone: str, bank_account: str | None = None, pushed: frozenset[str] = frozenset()) -> StagedItems:
+    """Open items of the given invoices (with every payment of theirs in ``payments``) and refunds.
+
+    A payment is ours (already applied by the bank match that made us push it) when the system says
+    so (``source`` "ledgerflow") or when its id is one the system gave back to a push (``pushed``):
+    the second does not depend on how the system labels it."""
     rejects: list[dict] = []
     good_invoices = _checked(source, "invoices", invoices, rejects)
     good_payments = _checked(source, "payments", payments, rejects)
@@ -113,7 +117,7 @@ def stage_training(invoices: pl.DataFrame, payments: pl.DataFrame, refunds: pl.D
         if invoice is not None and payment["currency"] != invoice["currency"]:
             rejects.append(_reject(source, "payments", payment, "currency", payment["currency"],
                                    f"is not the currency of invoice {invoice['number']} ({invoice['currency']})"))
-        elif payment.get("source") != OURS:
+        elif payment.get("source") != OURS and payment["id"] not in pushed:
             paid_by_others[payment["invoice_id"]] = paid_by_others.get(payment["invoice_id"], 0) + payment["amount"]
     items = []
     for invoice in good_invoices.values():

@@ -96,7 +96,7 @@ def plan_stage(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str,
     entries, lines = current_entries(con, source, load_ids, _still_refused(con, source))
     scope = entries.get_column("entry_id").to_list() if entries.height else []
     accepted, rejects = check_entries(entries, lines, chart=chart, accounts=accounts, journal_code=journal_code,
-                                      tenant=tenant.id, source=source)
+                                      tenant=tenant.id, source=source, currency=tenant.currency)
     ours = built_lines(accepted, lines, chart=chart, accounts=accounts, journal_code=journal_code)
     stored, stored_lines = stored_entries(con, tenant, source, scope)
     plan = plan_imports(tenant=tenant.id, source=source, entries=accepted, lines=ours, stored_entries=stored,

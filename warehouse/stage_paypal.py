@@ -20,8 +20,8 @@ from warehouse.staging import StageResult, current_versions, unstaged_loads
 def stage_paypal(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, load_ids: list[str], *,
                  run_id: str, now: datetime) -> StageResult:
     """Stage the loads of this run and any earlier one loaded but never staged, in one transaction:
-    the touched transactions' payout items are replaced by what their current versions say, their
-    rejects brought up to date, and the loads marked staged."""
+    the touched transactions' payout items are replaced by what their valid current versions say,
+    their rejects brought up to date, and the loads marked staged."""
     load_ids = sorted(set(load_ids) | set(unstaged_loads(con, source)))
     raw_schema = dataset_name(source)
     current = (current_versions(con, f"{raw_schema}.transactions", load_ids)
@@ -34,7 +34,10 @@ def stage_paypal(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
         current_rejects = pl.DataFrame(schema=REJECT_SCHEMA)
         if staged is not None:
             con.register("__scope", pl.DataFrame({"record_id": touched}, schema={"record_id": pl.String}).to_arrow())
-            run(con, "DELETE FROM open_item WHERE item_id IN (SELECT ? || record_id FROM __scope)", [f"{source}:"])
+            # Only items with a new valid version are replaced: a refused version leaves the last good
+            # one (a match may point at it), and its reject alerts.
+            run(con, "DELETE FROM open_item WHERE item_id IN (SELECT unnest(?::VARCHAR[]))",
+                [staged.items.get_column("item_id").to_list()])
             insert(con, OpenItem, staged.items)
             current_rejects = reject_store.with_ids(staged.rejects, stage="staging", run_id=run_id, now=now)
             reject_store.replace_open(

@@ -75,8 +75,11 @@ def stage_training(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, 
     ids = touched(con, source, load_ids) if load_ids else {table: [] for table in TABLES}
     raw = {table: current_versions(con, source, table, ids[table]) for table in TABLES}
     settings = tenant.sources[source]
+    pushed = frozenset(row[0] for row in run(
+        con, "SELECT remote_id FROM training_payment_push WHERE source = ? AND remote_id IS NOT NULL", [source])
+    ) if table_exists(con, "main", "training_payment_push") else frozenset()
     staged = stage_items(raw["invoices"], raw["payments"], raw["refunds"], source=source, timezone=tenant.timezone,
-                         bank_account=getattr(settings, "bank_account", None))
+                         bank_account=getattr(settings, "bank_account", None), pushed=pushed)
     current_rejects = reject_store.with_ids(staged.rejects, stage="staging", run_id=run_id, now=now)
     with transaction(con):
         if staged.scope:

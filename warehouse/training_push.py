@@ -148,11 +148,11 @@ def _set_push(con, push_key: str, status: str, *, now: datetime, remote_id: str 
 
 def push_payments(con, tenant: Tenant, source: str, client: TrainingClient, result: PushResult, *, method: str,
                   run_id: str, now: datetime) -> None:
-    """Retry what a dead run left ``sending``, then push every new active match of a training invoice."""
+    """Settle what a dead run left ``sending``, then push every new active match of a training invoice."""
     prefix = f"{source}:"
     for row in query(con, "SELECT * FROM training_payment_push WHERE source = ? AND status = 'sending' "
                           "ORDER BY created_at, push_key", [source]).to_dicts():
-        _post(con, client, result, row, method, run_id=run_id, now=now)
+        _resume(con, client, result, row, method, run_id=run_id, now=now)
     fresh = query(con, f"""
         SELECT m.match_id, m.bank_line_id, m.item_id, m.amount_applied AS amount, i.currency,
                i.document_number AS invoice_number, b.booking_date AS paid_on
@@ -185,6 +185,29 @@ def push_payments(con, tenant: Tenant, source: str, client: TrainingClient, resu
         else:
             _post(con, client, result, row, method, run_id=run_id, now=now)
     _reversed_after_push(con, result, source, run_id=run_id, now=now)
+
+
+def _resume(con, client: TrainingClient, result: PushResult, row: dict, method: str, *, run_id: str,
+            now: datetime) -> None:
+    """A payment a dead run was sending: found in the system (posted before the crash) -> recorded;
+    its match reversed since -> not sent; otherwise posted again. The look-up comes first because
+    a system forgets idempotency keys after a while (Stripe: 24 hours), a bank reference it keeps."""
+    active = run(con, f"SELECT count(*) FROM ({ACTIVE_SQL}) WHERE match_id = ?", [row["match_id"]])[0][0]
+    try:
+        answer = client.payments_of(row["invoice_id"])
+    except TrainingApiError as exc:
+        result.failed.append(f"payment of {row['invoice_number']} ({row['amount']}): {exc}; retried next run")
+        return
+    found = [p for p in answer.body.get("data", []) if answer.status == 200 and p.get("source") == "ledgerflow"
+             and p.get("reference") == row["bank_line_id"] and str(p.get("amount")) == f"{row['amount']:.2f}"]
+    if found:
+        _set_push(con, row["push_key"], "sent", now=now, remote_id=str(found[0].get("id")),
+                  detail="found in the system after a run died before recording it")
+        return
+    if not active:
+        _set_push(con, row["push_key"], "cancelled", now=now, detail="the match was reversed before it was sent")
+        return
+    _post(con, client, result, row, method, run_id=run_id, now=now)
 
 
 def _post(con, client: TrainingClient, result: PushResult, row: dict, method: str, *, run_id: str,

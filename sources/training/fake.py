@@ -12,6 +12,7 @@ No official description of such an API exists; this is the shape ``sources.train
     GET /api/v1/invoices/{id}                 -> the invoice
     PATCH /api/v1/invoices/{id}               If-Match: <version>   {"po_number"?, "due_date"?}
         -> 200 the new invoice | 412 the version moved | 428 no If-Match | 409 the invoice is void
+    GET /api/v1/invoices/{id}/payments        -> {"data": [the invoice's payments]}
     POST /api/v1/invoices/{id}/payments       Idempotency-Key: <key>
         {"amount", "currency", "method", "paid_at", "reference"}
         -> 201 the payment (``source`` "ledgerflow") | 409 the invoice is void
@@ -295,6 +296,10 @@ def create_app(current: TrainingStore | Callable[[], TrainingStore]) -> Starlett
 
     async def payments(request: Request, store: TrainingStore) -> Response:
         invoice_id = request.path_params["invoice_id"]
+        if request.method == "GET":
+            if invoice_id not in store.records["invoices"]:
+                return _error(404, f"no invoice {invoice_id}")
+            return JSONResponse({"data": store.payments_of(invoice_id)})
         key = request.headers.get("Idempotency-Key")
         if not key:
             return _error(400, "Idempotency-Key is required")
@@ -327,7 +332,7 @@ def create_app(current: TrainingStore | Callable[[], TrainingStore]) -> Starlett
             return JSONResponse(answer, status_code=status)
 
     return Starlette(routes=[
-        Route("/api/v1/invoices/{invoice_id}/payments", guarded(payments), methods=["POST"]),
+        Route("/api/v1/invoices/{invoice_id}/payments", guarded(payments), methods=["GET", "POST"]),
         Route("/api/v1/invoices/{invoice_id}", guarded(one_invoice), methods=["GET", "PATCH"]),
         Route("/api/v1/{resource}", guarded(listing)),
     ])

@@ -135,6 +135,9 @@ class TrainingClient:
     def update_invoice(self, invoice_id: str, version: int, changes: dict) -> Answer:
         return self._call("PATCH", f"/invoices/{invoice_id}", body=changes, headers={"If-Match": str(version)})
 
+    def payments_of(self, invoice_id: str) -> Answer:
+        return self._call("GET", f"/invoices/{invoice_id}/payments")
+
     def record_payment(self, invoice_id: str, key: str, payment: dict) -> Answer:
         return self._call("POST", f"/invoices/{invoice_id}/payments", body=payment,
                           headers={"Idempotency-Key": key})

@@ -80,7 +80,8 @@ def event(event_id: str, kind: str = "invoice.paid", **data) -> bytes:
 def post(client, body: bytes, *, path: str = "/webhooks/demo/training", secret: str = SECRET,
          at: datetime = NOW, signature: str | None = None):
     headers = {HEADER: signature if signature is not None else sign(secret, body, int(at.timestamp())),
-               "Content-Type": "application/json", "Authorization": "Bearer not-for-the-logs"}
+               "Content-Type": "application/json", "Authorization": "Bearer not-for-the-logs",
+               "X-Auth-Token": "not-for-the-files", "X-Webhook-Secret": "whsec_not_for_the_files"}
     return client.post(path, content=body, headers=headers)
 
 
@@ -145,6 +146,7 @@ def test_a_request_that_is_not_right_is_refused_logged_and_kept(case, tenant, cl
     assert kept["status"] == status and reason in kept["reason"] and kept["received_at"] == NOW.isoformat()
     assert sidecar.with_suffix(".body").read_bytes() == arguments["body"][:65_536]
     assert kept["headers"]["authorization"] == "(redacted)" and "v1=" not in kept["headers"][HEADER.lower()]
+    assert "not-for-the" not in sidecar.read_text() and kept["headers"]["x-auth-token"] == "(redacted)"
     assert not (tenant.inbox_path() / "webhooks" / "training" / "evt_bad.json").exists()
 
 

@@ -469,6 +469,7 @@ def test_the_checks_refuse_missing_dates_one_sided_lines_and_wrong_counts_and_ke
         {"entry_id": "short", "business_date": D0, "entry_date": D0, "line_count": 3},
         {"entry_id": "empty", "business_date": D0, "entry_date": D0, "line_count": 0},
         {"entry_id": "dollars", "business_date": D0, "entry_date": D0, "line_count": 2},
+        {"entry_id": "usd", "business_date": D0, "entry_date": D0, "line_count": 2},
     ], schema={"entry_id": pl.String, "business_date": pl.Date, "entry_date": pl.Date, "line_count": pl.Int64})
 
     def line(entry_id, no, account, debit, credit, currency="EUR"):
@@ -481,10 +482,11 @@ def test_the_checks_refuse_missing_dates_one_sided_lines_and_wrong_counts_and_ke
         line("two-sided", 1, "512000", "5.00", "5.00"), line("two-sided", 2, "706100", "-5.00", "0"),
         line("short", 1, "512000", "5.00", "0"), line("short", 2, "706100", "0", "5.00"),
         line("dollars", 1, "512000", "5.00", "0", "XXY"), line("dollars", 2, "706100", "0", "5.00", "XXY"),
+        line("usd", 1, "512000", "5.00", "0", "USD"), line("usd", 2, "706100", "0", "5.00", "USD"),
     ], schema_overrides={"debit": pl.Decimal(18, 2), "credit": pl.Decimal(18, 2)})
     chart = {"512000": "Banque", "706100": "Hébergement"}
     accepted, rejects = check_entries(entries, lines, chart=chart, accounts={}, journal_code=None, tenant="books",
-                                      source=SOURCE)
+                                      source=SOURCE, currency="EUR")
     assert accepted.get_column("entry_id").to_list() == ["ok"]
     found = {(r["record_id"], r["column_name"], r["reason"].split(": ", 1)[1]) for r in rejects.iter_rows(named=True)}
     assert found == {
@@ -498,4 +500,6 @@ def test_the_checks_refuse_missing_dates_one_sided_lines_and_wrong_counts_and_ke
         ("empty", "lines", "the entry has no lines"),
         ("dollars", "lines[1].currency", "is not an ISO 4217 currency"),
         ("dollars", "lines[2].currency", "is not an ISO 4217 currency"),
+        ("usd", "lines[1].currency", "is not the currency of tenant books's books (EUR): the sender must convert it"),
+        ("usd", "lines[2].currency", "is not the currency of tenant books's books (EUR): the sender must convert it"),
     }

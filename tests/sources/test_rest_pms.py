@@ -128,9 +128,9 @@ def test_the_canonical_fields_are_the_raw_columns_staging_reads():
 
 def test_api_key_names_are_refused_exactly_when_the_audit_log_would_not_redact_them():
     from schemas.sources import _AUDIT_REDACTS
-    from sources.http_audit import _SECRET_NAME
+    from sources.http_audit import SECRET_NAME
 
-    assert _AUDIT_REDACTS.removeprefix("(?i)") == _SECRET_NAME.pattern
+    assert _AUDIT_REDACTS.removeprefix("(?i)") == SECRET_NAME.pattern
 
 
 @pytest.mark.parametrize("paginator", [

@@ -13,7 +13,7 @@ import sys
 
 from bench.common import peak_mb, report, run_pair
 
-SIZES = {"smoke": 20_000, "full": 1_000_000}
+SIZES = {"smoke": 5_000, "full": 1_000_000}
 FORMATS = ("csv", "fec", "datev", "saft-no", "xaf", "sie4", "beancount", "hledger", "template:xero-manual-journal")
 COMPANY = {
     "name": "Hotel Example AS", "vat_id": "NO999999999MVA", "registration_id": "999999999", "country": "NO",

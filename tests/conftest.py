@@ -12,7 +12,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "CRITICAL")
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
-from tests.hotel import Hotel  # noqa: E402
+from datetime import date  # noqa: E402
+
+from tests.hotel import Hotel, SavedHotel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -24,6 +26,27 @@ def hotel(tmp_path):
     h = Hotel(tmp_path)
     yield h
     h.stop()
+
+
+LATE_FIX_DAY = date(2026, 3, 10)
+
+
+def late_fix_ticket(hotel: Hotel) -> None:
+    """A restaurant ticket of 10 March, 20:00: 40.00 of food at 10 % VAT (later reclassified by some tests)."""
+    hotel.add_charge("LATE-FIX", hotel.local(LATE_FIX_DAY, 20), amount="40.00", category="FOOD", vat_rate="10.00")
+
+
+@pytest.fixture(scope="session")
+def saved_late_fix(tmp_path_factory) -> SavedHotel:
+    """10 March closed, with the LATE-FIX ticket in it: where every late-change scenario starts."""
+    return SavedHotel(tmp_path_factory.mktemp("late-fix"), late_fix_ticket, [LATE_FIX_DAY])
+
+
+@pytest.fixture
+def late_fix_hotel(saved_late_fix):
+    """A fresh copy of ``saved_late_fix`` for one test (the hotel fixture after add LATE-FIX + close 10 March)."""
+    with saved_late_fix.copy() as hotel:
+        yield hotel
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """`ledgerflow export` as a user runs it (INTERFACES §3): what it writes and prints, and every
-refusal (exit 2, nothing written)."""
+refusal (exit 2, nothing written). The first test starts the command as a subprocess; the others run
+the same command in this process (a new interpreter costs a second or more per call)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import ledgerflow
+from tests.test_cli import ledgerflow, ledgerflow_here
 
 HEADER = ("entry_id,journal_code,entry_date,account,account_name,partner_id,partner_name,description,debit,credit,"
           "currency,vat_code,document_ref\n")
@@ -28,14 +29,15 @@ def files(tmp_path):
     return tmp_path
 
 
-def export(folder: Path, journal: str, *extra: str, period: str = "2026-03-01..2026-03-31", fmt: str = "csv"):
+def export(folder: Path, journal: str, *extra: str, period: str = "2026-03-01..2026-03-31", fmt: str = "csv",
+           run=ledgerflow_here):
     (folder / "journal.csv").write_text(HEADER + journal, encoding="utf-8")
-    return ledgerflow("export", fmt, "--journal", str(folder / "journal.csv"), "--company",
+    return run("export", fmt, "--journal", str(folder / "journal.csv"), "--company",
                       str(folder / "company.toml"), "--period", period, "--out", str(folder / "out"), *extra)
 
 
 def test_csv_export_writes_the_journal_of_the_period_and_prints_its_path(files):
-    done = export(files, SALE)
+    done = export(files, SALE, run=ledgerflow)
     assert done.returncode == 0, done.stderr
     path = Path(done.stdout.strip())
     assert path == files / "out" / "journal-2026-03-01_2026-03-31.csv"
@@ -97,7 +99,7 @@ def test_every_ledger_format_through_the_command_passes_its_validator(shared_dir
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     journal = GOLDEN / fmt / f"{case}.journal.csv"
     opening = GOLDEN / fmt / f"{case}.opening.csv"
-    done = ledgerflow("export", fmt, "--journal", str(journal), "--company", str(GOLDEN / fmt / f"{case}.company.toml"),
+    done = ledgerflow_here("export", fmt, "--journal", str(journal), "--company", str(GOLDEN / fmt / f"{case}.company.toml"),
                       "--period", month_of(journal), "--out", str(tmp_path / "out"),
                       *(["--opening", str(opening)] if opening.exists() else []))
     assert done.returncode == 0, done.stderr
@@ -118,7 +120,7 @@ def test_an_import_template_is_a_format_too(files):
 @pytest.mark.parametrize("fmt", ["beancount", "hledger"])
 def test_plain_text_journals_are_formats_of_the_command(tmp_path, fmt):
     case = GOLDEN / fmt / "hotel_march"
-    done = ledgerflow("export", fmt, "--journal", f"{case}.journal.csv", "--company", f"{case}.company.toml",
+    done = ledgerflow_here("export", fmt, "--journal", f"{case}.journal.csv", "--company", f"{case}.company.toml",
                       "--period", "2026-03-01..2026-03-31", "--opening", f"{case}.opening.csv",
                       "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -126,7 +128,7 @@ def test_plain_text_journals_are_formats_of_the_command(tmp_path, fmt):
 
 
 def invoice_export(tmp_path: Path, fmt: str, invoices: Path, period: str = "2026-03-01..2026-03-31"):
-    return ledgerflow("export", fmt, "--invoices", str(invoices), "--company", str(GOLDEN / "ubl" / "company.toml"),
+    return ledgerflow_here("export", fmt, "--invoices", str(invoices), "--company", str(GOLDEN / "ubl" / "company.toml"),
                       "--period", period, "--out", str(tmp_path / "out"))
 
 
@@ -156,5 +158,5 @@ def test_e_invoices_refused_leave_nothing_and_say_why(tmp_path):
     crossed = invoice_export(tmp_path, "fec", GOLDEN / "ubl" / "standard.invoices.csv")
     assert crossed.returncode == 2 and "reads --journal" in crossed.stderr
     assert not (tmp_path / "out").exists()
-    both = ledgerflow("export", "ubl", "--company", "c.toml", "--period", "2026-03-01..2026-03-31", "--out", "o")
+    both = ledgerflow_here("export", "ubl", "--company", "c.toml", "--period", "2026-03-01..2026-03-31", "--out", "o")
     assert both.returncode == 2 and "either --journal" in both.stderr

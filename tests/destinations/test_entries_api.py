@@ -21,7 +21,7 @@ from destinations import entries_api
 from destinations.entries_http import SystemTokens, serve
 from schemas.tenant import ConfigError, Tenant, load_tenant
 from tests.hotel import Hotel
-from tests.test_cli import ROOT, ledgerflow
+from tests.test_cli import ROOT, ledgerflow_here
 from warehouse.db import opened
 
 D1, D2, D3 = date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12)
@@ -131,9 +131,8 @@ def test_more_than_ten_ids_are_refused_naming_the_limit_and_nothing_is_marked(bo
     assert books.rows("SELECT count(*) FROM entry_timeline") == [(0,)]
 
 
-def test_since_returns_the_reversal_and_correction_of_a_day_changed_after_it_was_exported(hotel):
-    hotel.add_charge("LATE-FIX", hotel.local(D1, 20), amount="40.00", category="FOOD", vat_rate="10.00")
-    hotel.close_day(D1)
+def test_since_returns_the_reversal_and_correction_of_a_day_changed_after_it_was_exported(late_fix_hotel):
+    hotel = late_fix_hotel  # the LATE-FIX food ticket of D1, D1 closed and exported
     hotel.close_day(D2)
     with opened(hotel.tenant.duckdb_path()) as con:
         entries_api.mark(con, "demo", "erp", ["demo-pms-20260310-v1"], "ERP import 1", now=NOW, actor="test")
@@ -160,27 +159,27 @@ def test_a_cursor_that_was_not_given_out_is_refused(books):
         entries_api.pending(con, "demo", "erp", after="bm90LWEtY3Vyc29y")
 
 
-# --- ledgerflow exports ------------------------------------------------------------------------
+# --- ledgerflow exports (in this process; the serve test below starts the real command) ----------
 
 def test_the_command_lists_pending_entries_as_json_lines_and_mark_exits_1_on_an_unknown_id(books):
-    listed = ledgerflow("exports", "pending", "--tenant", str(books.tenant_file), "--system", "erp")
+    listed = ledgerflow_here("exports", "pending", "--tenant", str(books.tenant_file), "--system", "erp")
     assert listed.returncode == 0, listed.stderr
     entries = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [e["entry_id"] for e in entries] == books.pending_ids()
     assert isinstance(entries[0]["lines"][0]["debit"], str)  # money as exact decimal text
-    marked = ledgerflow("exports", "mark", "--tenant", str(books.tenant_file), "--system", "erp", "--note", "n",
-                        entries[0]["entry_id"], "no-such-entry")
+    marked = ledgerflow_here("exports", "mark", "--tenant", str(books.tenant_file), "--system", "erp", "--note",
+                             "n", entries[0]["entry_id"], "no-such-entry")
     assert marked.returncode == 1
     assert [json.loads(line) for line in marked.stdout.splitlines()] == [
         {"id": entries[0]["entry_id"], "status": "marked"}, {"id": "no-such-entry", "status": "unknown"}]
-    table = ledgerflow("exports", "pending", "--tenant", str(books.tenant_file), "--system", "erp",
-                       "--format", "table", "--limit", "1")
+    table = ledgerflow_here("exports", "pending", "--tenant", str(books.tenant_file), "--system", "erp",
+                            "--format", "table", "--limit", "1")
     assert table.returncode == 0 and entries[1]["entry_id"] in table.stdout and "--cursor" in table.stderr
 
 
 def test_the_command_refuses_eleven_ids_with_exit_2_and_the_limit_named(books):
-    result = ledgerflow("exports", "mark", "--tenant", str(books.tenant_file), "--system", "erp",
-                        *[f"id-{n}" for n in range(11)])
+    result = ledgerflow_here("exports", "mark", "--tenant", str(books.tenant_file), "--system", "erp",
+                             *[f"id-{n}" for n in range(11)])
     assert result.returncode == 2 and "at most 10 entries can be marked per call" in result.stderr
 
 

@@ -159,7 +159,7 @@ def test_a_destination_with_an_unknown_format_is_refused_when_the_tenant_loads(t
 
 
 def test_ledgerflow_deliver_sends_what_has_not_arrived_or_everything_when_forced(fec_hotel):
-    from tests.test_cli import ledgerflow
+    from tests.test_cli import ledgerflow, ledgerflow_here
 
     hotel, remote, inbox = fec_hotel
     hotel.close_day(DAY)
@@ -168,12 +168,12 @@ def test_ledgerflow_deliver_sends_what_has_not_arrived_or_everything_when_forced
     assert plain.returncode == 0, plain.stderr
     assert [line.split()[:2] for line in plain.stdout.splitlines()] == [["skipped", "local"], ["skipped", "sftp"],
                                                                         ["skipped", "email"]]
-    forced = ledgerflow(*args, "--force")
+    forced = ledgerflow_here(*args, "--force")  # the same command in this process: no second interpreter
     assert forced.returncode == 0, forced.stderr
     assert [line.split()[:2] for line in forced.stdout.splitlines()] == [["skipped", "local"], ["ok", "sftp"],
                                                                          ["ok", "email"]]
     assert len(inbox.messages) == 2
-    unknown = ledgerflow("deliver", str(hotel.tenant_file), "nope", "--period", "2026-03-01..2026-03-31")
+    unknown = ledgerflow_here("deliver", str(hotel.tenant_file), "nope", "--period", "2026-03-01..2026-03-31")
     assert unknown.returncode == 2 and "has no destination 'nope'" in unknown.stderr
 
 

@@ -4,15 +4,17 @@ the walking skeleton, run through the same orchestration the flows use (plain st
 import csv
 import io
 import json
+import shutil
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from tests.hotel import Hotel
 from transforms.trial_balance import trial_balance
-from warehouse.db import opened
+from warehouse.db import opened, query
 from warehouse.journals import entry_lines
 
 D1, D2, D3 = date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12)
@@ -71,9 +73,8 @@ def test_a_months_trial_balance_equals_the_sum_of_its_daily_journals(tmp_path):
         monthly.stop()
 
 
-def test_a_change_to_an_exported_day_is_reversed_and_corrected_in_the_next_export(hotel):
-    hotel.add_charge("LATE-FIX", hotel.local(D1, 20), amount="40.00", category="FOOD", vat_rate="10.00")
-    hotel.close_day(D1)
+def test_a_change_to_an_exported_day_is_reversed_and_corrected_in_the_next_export(late_fix_hotel):
+    hotel = late_fix_hotel  # the LATE-FIX food ticket of D1, D1 closed and exported
     first_file = hotel.export_bytes()["journal-demo-2026-03-10.csv"]
     # The next morning the restaurant reclassifies the ticket: drinks, 20 % VAT.
     hotel.add_charge("LATE-FIX", hotel.local(D1, 20), amount="40.00", category="BEVERAGE", vat_rate="20.00",
@@ -168,16 +169,34 @@ def test_duplicate_deliveries_count_once_and_conflicting_ones_are_rejected(hotel
     assert summary.held_back == [("pms", D2)]
 
 
-@pytest.mark.parametrize("local_time, fold, expected", [
-    ((date(2026, 3, 29), time(3, 59)), 0, date(2026, 3, 28)),
-    ((date(2026, 3, 29), time(4, 0)), 0, date(2026, 3, 29)),
-    ((date(2026, 3, 29), time(1, 30)), 0, date(2026, 3, 28)),
-])
-def test_spring_dst_day_postings_land_on_the_right_business_day(hotel, local_time, fold, expected):
-    day, clock = local_time
-    hotel.add_charge("DST", datetime.combine(day, clock, tzinfo=hotel.tenant.tz).replace(fold=fold), amount="9.00")
-    hotel.close_day(date(2026, 3, 29))
-    assert hotel.sql("SELECT business_date FROM sales_line WHERE source_id = 'DST'").item() == expected
+SPRING_DST = [  # (record, local wall-clock time, fold, business day it belongs to)
+    ("DST-0359", (date(2026, 3, 29), time(3, 59)), 0, date(2026, 3, 28)),
+    ("DST-0400", (date(2026, 3, 29), time(4, 0)), 0, date(2026, 3, 29)),
+    ("DST-0130", (date(2026, 3, 29), time(1, 30)), 0, date(2026, 3, 28)),
+]
+
+
+@pytest.fixture(scope="module")
+def spring_dst_books(tmp_path_factory) -> Path:
+    """One close of 29 March with every posting of the cases below (a close takes seconds); the
+    postings are independent records, so each case reads its own row from a copy of the file."""
+    hotel = Hotel(tmp_path_factory.mktemp("spring-dst"))
+    try:
+        for record_id, (day, clock), fold, _ in SPRING_DST:
+            hotel.add_charge(record_id, datetime.combine(day, clock, tzinfo=hotel.tenant.tz).replace(fold=fold),
+                             amount="9.00")
+        hotel.close_day(date(2026, 3, 29))
+    finally:
+        hotel.stop()
+    return hotel.tenant.duckdb_path()
+
+
+@pytest.mark.parametrize("record_id, local_time, fold, expected", SPRING_DST)
+def test_spring_dst_day_postings_land_on_the_right_business_day(spring_dst_books, tmp_path, record_id, local_time,
+                                                                 fold, expected):
+    books = Path(shutil.copy(spring_dst_books, tmp_path / "books.duckdb"))
+    with opened(books) as con:
+        assert query(con, "SELECT business_date FROM sales_line WHERE source_id = ?", [record_id]).item() == expected
 
 
 def test_autumn_dst_both_passes_of_the_repeated_hour_belong_to_the_day_before(tmp_path):

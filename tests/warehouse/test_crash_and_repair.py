@@ -3,8 +3,11 @@
 import json
 from datetime import UTC, date, datetime
 
+import pytest
+
 from sources.demo_pms import ExtractReport, demo_pms_source
 from sources.extract import extract, pipeline_for
+from tests.hotel import SavedHotel
 from warehouse.db import opened
 from warehouse.staging import stage_source
 
@@ -12,8 +15,8 @@ D1, D2, D3 = date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12)
 
 
 def reclassify_late(hotel) -> None:
-    """On D2's morning the restaurant turns a D1 food ticket into drinks (another VAT rate)."""
-    hotel.add_charge("LATE", hotel.local(D1, 20), amount="40.00", category="BEVERAGE", vat_rate="20.00",
+    """On D2's morning the restaurant turns the D1 food ticket LATE-FIX into drinks (another VAT rate)."""
+    hotel.add_charge("LATE-FIX", hotel.local(D1, 20), amount="40.00", category="BEVERAGE", vat_rate="20.00",
                      updated=hotel.local(D2, 10))
 
 
@@ -25,9 +28,8 @@ def late_rows(hotel) -> list[dict]:
     return list(csv.DictReader(io.StringIO(content.decode())))
 
 
-def test_a_run_that_died_after_extracting_is_staged_and_closed_by_the_next_one(hotel):
-    hotel.add_charge("LATE", hotel.local(D1, 20), amount="40.00")
-    hotel.close_day(D1)
+def test_a_run_that_died_after_extracting_is_staged_and_closed_by_the_next_one(late_fix_hotel):
+    hotel = late_fix_hotel  # the LATE-FIX food ticket of D1, D1 closed and exported
     reclassify_late(hotel)
     hotel.morning_after(D2)
     extract(hotel.tenant, "pms", updated_since=datetime(2026, 3, 3, tzinfo=UTC))  # ... and the worker died
@@ -36,9 +38,8 @@ def test_a_run_that_died_after_extracting_is_staged_and_closed_by_the_next_one(h
     assert {r["entry_id"] for r in late_rows(hotel)} == {"demo-pms-20260310-v1-R", "demo-pms-20260310-v2"}
 
 
-def test_a_run_that_died_after_staging_still_re_closes_the_days_it_touched(hotel):
-    hotel.add_charge("LATE", hotel.local(D1, 20), amount="40.00")
-    hotel.close_day(D1)
+def test_a_run_that_died_after_staging_still_re_closes_the_days_it_touched(late_fix_hotel):
+    hotel = late_fix_hotel  # the LATE-FIX food ticket of D1, D1 closed and exported
     reclassify_late(hotel)
     hotel.morning_after(D2)
     loaded = extract(hotel.tenant, "pms", updated_since=datetime(2026, 3, 3, tzinfo=UTC))
@@ -81,9 +82,25 @@ def test_a_refused_new_version_without_a_usable_day_holds_back_the_day_it_had(ho
     assert late_rows(hotel) == []
 
 
-def test_a_day_held_back_by_the_mapping_is_released_once_the_mapping_is_fixed(hotel):
+def minibar_ticket(hotel) -> None:
+    """A minibar ticket of D1 at 5.5 % VAT, a rate the demo tenant has no code for."""
     hotel.add_charge("MINI", hotel.local(D1, 22), amount="10.55", category="MINIBAR", vat_rate="5.50")
-    hotel.close_day(D1)
+
+
+@pytest.fixture(scope="module")
+def saved_minibar(tmp_path_factory) -> SavedHotel:
+    return SavedHotel(tmp_path_factory.mktemp("minibar"), minibar_ticket, [D1])
+
+
+@pytest.fixture
+def minibar_hotel(saved_minibar):
+    """D1 closed with the MINI ticket rejected (a fresh copy per test)."""
+    with saved_minibar.copy() as hotel:
+        yield hotel
+
+
+def test_a_day_held_back_by_the_mapping_is_released_once_the_mapping_is_fixed(minibar_hotel):
+    hotel = minibar_hotel
     assert hotel.close_day(D2).held_back == [("pms", D1)]
 
     def add_reduced_rate(document):
@@ -100,9 +117,8 @@ def test_a_day_held_back_by_the_mapping_is_released_once_the_mapping_is_fixed(ho
     assert {r["entry_id"] for r in _rows(hotel, "journal-demo-2026-03-10_2.csv")} == {"demo-pms-20260310-v1"}
 
 
-def test_a_problem_that_comes_back_after_being_resolved_is_a_new_reject_row(hotel):
-    hotel.add_charge("MINI", hotel.local(D1, 22), amount="10.55", category="MINIBAR", vat_rate="5.50")
-    hotel.close_day(D1)
+def test_a_problem_that_comes_back_after_being_resolved_is_a_new_reject_row(minibar_hotel):
+    hotel = minibar_hotel
 
     def reduced_rate(document):
         document["vat_codes"].append({"code": "V55", "rate": "5.50", "account": "445710"})

@@ -7,6 +7,7 @@ Canonical tables are created from the Pandera models in ``schemas.tables``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,15 @@ def schema_fingerprint() -> str:
     return hashlib.sha256("\n".join(create_table_sql(m) for m in CANONICAL_MODELS).encode()).hexdigest()[:12]
 
 
+@functools.cache
+def _canonical_columns() -> dict[str, dict[str, tuple[bool, str]]]:
+    """table -> column -> (nullable, SQL type), from the models once per process: every connection
+    checks the file against it, and building Pandera schemas is most of that check's cost."""
+    return {table_name(model): {column: (spec.nullable, sql_type(spec.dtype.type))
+                                for column, spec in model.to_schema().columns.items()}
+            for model in CANONICAL_MODELS}
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create missing tables; add columns that newer models have and that may be null; refuse the rest."""
     existing: dict[str, set[str]] = {}
@@ -69,15 +79,15 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         if name not in existing:
             run(con, create_table_sql(model))
             continue
-        for column, spec in model.to_schema().columns.items():
+        for column, (nullable, column_type) in _canonical_columns()[name].items():
             if column in existing[name]:
                 continue
-            if not spec.nullable:
+            if not nullable:
                 database = run(con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
                 raise SchemaDrift(f"{database[0][0] if database else 'database'}: table {name} has no column "
                                   f"{column}, which this version of ledgerflow requires; it was created by an "
                                   "older version (rebuild it with a backfill into a new data_dir)")
-            run(con, f"ALTER TABLE {name} ADD COLUMN {column} {sql_type(spec.dtype.type)}")
+            run(con, f"ALTER TABLE {name} ADD COLUMN {column} {column_type}")
 
 
 def connect(path: Path | str) -> duckdb.DuckDBPyConnection:

@@ -86,3 +86,15 @@ def stage_paypal(current: pl.DataFrame, *, source: str, bank_account: str | None
         amount=-pl.col("amount"), currency=pl.col("currency"), expects_money=~pl.col("status").is_in(UNDONE),
     )).sort("item_id")
     return StagedPaypal(items.cast(polars_schema(OpenItem)), rejects)  # type: ignore[arg-type]
+
+
+def daily_fees(current: pl.DataFrame, *, timezone: str, currency: str) -> pl.DataFrame:
+    """The fees PayPal took (FEE_SCHEMA: ``fee_amount`` is negative when PayPal keeps money, so the
+    cost is its opposite), by the local date of the transaction, in the books' currency; denied or
+    reversed transactions and unreadable ones (in rejects) are left out."""
+    return current.filter(pl.col("lf_invalid").is_null() & pl.col("fee_amount").is_not_null()
+                          & (pl.col("fee_currency") == currency) & ~pl.col("status").is_in(UNDONE).fill_null(False)
+                          & pl.col("initiated_at").is_not_null()).select(
+        pl.col("initiated_at").dt.convert_time_zone(timezone).dt.date().alias("business_date"),
+        pl.lit(currency).alias("currency"), (-pl.col("fee_amount")).alias("fee"))
+

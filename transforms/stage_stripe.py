@@ -123,3 +123,15 @@ def payout_items(raw_payouts: pl.DataFrame, *, source: str,
             pl.col("column").alias("column_name"), "value", "reason")
         rejects = pl.concat([rejects, _rejects(failures, frame, source, "payouts")])
     return checked.valid, rejects
+
+
+def daily_fees(raw_balance: pl.DataFrame, *, source: str, timezone: str, currency: str) -> pl.DataFrame:
+    """Fees of the readable balance transactions (FEE_SCHEMA) in the books' currency, by the local
+    date Stripe created them (refused records are in rejects; a balance kept in another currency is
+    not booked: ledgerflow keeps one currency)."""
+    good, _ = check_records(raw_balance, "balance_transactions", source=source)
+    return good.filter(pl.col("currency").str.to_uppercase() == currency).select(
+        pl.col("created").dt.convert_time_zone(timezone).dt.date().alias("business_date"),
+        pl.lit(currency).alias("currency"),
+        minor_to_money(pl.col("fee"), pl.col("currency")).alias("fee"))
+

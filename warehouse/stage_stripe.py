@@ -1,13 +1,13 @@
 """Staging of a Stripe source: its payouts become expected payouts (``open_item`` kind ``payout``)
 for reconciliation; records of any Stripe table that cannot be read are quarantined in ``rejects``.
 
-Charges, refunds, disputes and balance transactions stay in ``raw_<source>`` (they explain a
-payout; nothing is journalled from them yet).
+The fees of the balance transactions are booked per day (``warehouse.processor_fees``): a payout
+arrives net of them. Charges, refunds and disputes stay in ``raw_<source>`` (they explain a payout).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import duckdb
 import polars as pl
@@ -16,10 +16,12 @@ from schemas.tables import OpenItem, StagedLoad
 from schemas.tenant import Tenant
 from sources.extract import dataset_name
 from sources.stripe import COLUMNS
+from transforms.processor_fees import FEE_SCHEMA
 from transforms.stage_pms import REJECT_SCHEMA
-from transforms.stage_stripe import check_records, payout_items
+from transforms.stage_stripe import check_records, daily_fees, payout_items
 from warehouse import rejects as reject_store
-from warehouse.db import insert, run, table_exists, transaction
+from warehouse.db import insert, query, run, table_exists, transaction
+from warehouse.processor_fees import book_fees
 from warehouse.staging import StageResult, current_versions, unstaged_loads
 
 
@@ -40,7 +42,9 @@ def stage_stripe(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
         else:
             rejects = check_records(frame, table, source=source)[1]
         found.append(reject_store.with_ids(rejects, stage="staging", run_id=run_id, now=now))
+    fees, fee_days = _fees_of_touched_days(con, tenant, source, raw.get("balance_transactions"))
     with transaction(con):
+        book_fees(con, tenant, source, "Stripe", fees, fee_days, run_id=run_id, now=now)
         if items.height:
             run(con, "DELETE FROM open_item WHERE item_id IN (SELECT unnest(?::VARCHAR[]))",
                 [items.get_column("item_id").to_list()])
@@ -57,3 +61,23 @@ def stage_stripe(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
     rejects = pl.concat(found) if found else pl.DataFrame()
     return StageResult(source=source, records=sum(frame.height for frame in raw.values()), items=items.height,
                        rejects=rejects if rejects.height else pl.DataFrame(schema=REJECT_SCHEMA))
+
+
+def _fees_of_touched_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str,
+                          touched: pl.DataFrame | None) -> tuple[pl.DataFrame, set[date]]:
+    """Every fee of the days the new balance transactions fall on (a day's entry is rebuilt whole)."""
+    if touched is None or touched.is_empty():
+        return pl.DataFrame(schema=FEE_SCHEMA), set()
+    local = pl.col("created").dt.convert_time_zone(tenant.timezone).dt.date()
+    days = set(touched.filter(pl.col("created").is_not_null()).select(local).to_series().to_list())
+    if not days:
+        return pl.DataFrame(schema=FEE_SCHEMA), set()
+    table = f"{dataset_name(source)}.balance_transactions"
+    first, last = min(days) - timedelta(days=1), max(days) + timedelta(days=2)  # every zone's day inside
+    current = query(con, f"""
+        SELECT * FROM {table} WHERE created >= ?::DATE AND created < ?::DATE
+        QUALIFY dense_rank() OVER (PARTITION BY id ORDER BY _dlt_load_id DESC) = 1
+    """, [first, last])
+    fees = daily_fees(current, source=source, timezone=tenant.timezone, currency=tenant.currency)
+    return fees.filter(pl.col("business_date").is_in(sorted(days))), days
+

@@ -79,6 +79,12 @@ def test_payouts_and_invoices_from_sources_are_matched_and_the_training_system_i
     assert [(p["source"], p["amount"]) for p in training.payments_of(invoice["id"])] == [("ledgerflow", "1200.00")]
     assert summary.pushes[0].payments_pushed == 1 and summary.push_problems == []
     assert summary.sources.events == [("courses", 1)]
+    # The payout came net of Stripe's fee: the fee leaves the card clearing account for the fee account.
+    with opened(tenant.duckdb_path()) as con:
+        fees = query(con, "SELECT e.business_date, l.account, l.debit, l.credit FROM journal_line l JOIN journal_entry e "
+                          "USING (entry_id) WHERE e.source = 'stripe' ORDER BY l.line_no").rows()
+    assert fees == [(date(2026, 3, 3), "627000", Decimal("3.20"), Decimal("0.00")),
+                    (date(2026, 3, 3), "511200", Decimal("0.00"), Decimal("3.20"))]
     processed = tenant.inbox_path() / "webhooks" / "courses" / "processed"
     assert (processed / "evt_000001.json").is_file()
     assert (processed / "settled.log").read_text() == "run-2\tevt_000001.json\n"
@@ -86,6 +92,8 @@ def test_payouts_and_invoices_from_sources_are_matched_and_the_training_system_i
     again = reconcile_tenant(tenant, run_id="run-3", now=NOW, notify=False, refresh=True)
     assert again.pushes[0].payments_pushed == 0 and len(training.payments_of(invoice["id"])) == 1
     assert again.sources.events == [] and len(matches(tenant)) == 2
+    with opened(tenant.duckdb_path()) as con:
+        assert query(con, "SELECT count(*) AS n FROM journal_entry WHERE source = 'stripe'")["n"].item() == 1
     assert again.final_state().name == "Completed"
 
 

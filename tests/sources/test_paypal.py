@@ -8,6 +8,7 @@ import json
 import tomllib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import httpx
 import polars as pl
@@ -261,3 +262,33 @@ def test_staging_conflicting_versions_rejects_both():
     result = stage_frame(frame, source="paypal", bank_account=None)
     assert result.items.is_empty() and result.rejects.height == 2
     assert set(result.rejects["column_name"]) == {"lf_record_hash"}
+
+
+def test_the_fees_paypal_kept_are_booked_per_day_against_the_clearing_account(server, tmp_path, monkeypatch):
+    """Withdrawals arrive net of PayPal's fees: each day's fees leave the clearing account
+    ([reconciliation.accounts] payout) for the processor-fee account, once, whatever the reruns."""
+    store = server.store = PaypalStore.demo(NOW)
+    monkeypatch.setenv("LF_TEST_PAYPAL_ID", CLIENT_ID)
+    monkeypatch.setenv("LF_TEST_PAYPAL_SECRET", CLIENT_SECRET)
+    document = tomllib.loads((PACKAGED_TENANTS / "demo.toml").read_text(encoding="utf-8"))
+    document.update(data_dir=str(tmp_path / "data"), destinations={})
+    document["sources"] = {"paypal": {"type": "paypal", "base_url": server.url, "page_size": 50,
+                                      "client_id_env": "LF_TEST_PAYPAL_ID", "client_secret_env": "LF_TEST_PAYPAL_SECRET"}}
+    tenant = parse_tenant(document, "test tenant")
+    window = (NOW - timedelta(days=20), NOW - timedelta(days=1))
+    staged(tenant, extract(tenant, "paypal", posted_window=window))
+    expected: dict = {}
+    for detail in store.transactions:
+        info = detail["transaction_info"]
+        moment = datetime.fromisoformat(info["transaction_initiation_date"])
+        if "fee_amount" in info and info["transaction_status"] not in ("V", "D") and window[0] <= moment < window[1]:
+            day = moment.astimezone(ZoneInfo("Europe/Paris")).date()
+            expected[day] = expected.get(day, Decimal(0)) - Decimal(info["fee_amount"]["value"])
+    with opened(tenant.duckdb_path()) as con:
+        booked = query(con, "SELECT e.business_date, l.account, l.debit, l.credit FROM journal_line l JOIN journal_entry "
+                            "e USING (entry_id) WHERE e.source = 'paypal' ORDER BY e.business_date, l.line_no").rows()
+    assert expected and booked == [row for day, fee in sorted(expected.items()) if fee
+                                   for row in ((day, "627000", fee, Decimal("0.00")), (day, "511200", Decimal("0.00"), fee))]
+    staged(tenant, extract(tenant, "paypal", posted_window=window), run_id="run-2")
+    with opened(tenant.duckdb_path()) as con:
+        assert query(con, "SELECT count(*) AS n FROM journal_entry WHERE source = 'paypal'")["n"].item() == len(expected)

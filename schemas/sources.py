@@ -106,9 +106,9 @@ REST_PMS_REQUIRED = {
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _PARAM_NAME = r"^[A-Za-z0-9_.\[\]-]+$"
 _PATH_IN_RECORD = r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$"  # dotted: folio.id, guest.company.name
-# What the HTTP audit log replaces by "***" (sources/http_audit.SECRET_NAME): a key sent under another
-# name would be written to the log in clear, so such names are refused.
-_AUDIT_REDACTS = r"(?i)authorization|cookie|token|secret|password|passwd|api[-_]?key|client[-_]?secret"
+# What the HTTP audit log replaces by "***" (sources/http_audit uses this pattern): a key sent under
+# another name would be written to the log in clear, so such names are refused.
+SECRET_NAME_PATTERN = r"(?i)authorization|cookie|token|secret|password|passwd|api[-_]?key|client[-_]?secret"
 # Times in query parameters: ISO 8601 in UTC, Unix seconds or milliseconds, or a strftime pattern (UTC).
 _TIME_FORMAT = r"^(iso|epoch|epoch_ms|.*%.*)$"
 
@@ -135,7 +135,7 @@ class RestPmsApiKeyAuth(_Model):
     @field_validator("name")
     @classmethod
     def _redacted_in_the_audit_log(cls, value: str) -> str:
-        if not re.search(_AUDIT_REDACTS, value):
+        if not re.search(SECRET_NAME_PATTERN, value):
             raise ValueError(f"{value!r} would be written in clear to the HTTP audit log; the name must contain "
                              "api_key, apikey, token, secret or authorization")
         return value

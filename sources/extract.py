@@ -100,13 +100,19 @@ EXTRACTORS = {
 }
 
 
-def extractor(source_type: str) -> Callable[[ExtractRequest], Extraction]:
+def registered(registry: dict[str, str], source_type: str, what: str) -> Callable:
+    """The function a registry names for ``source_type`` ("module:function"), imported now: a run
+    imports only the code of the sources its tenant has."""
     import importlib
 
-    if source_type not in EXTRACTORS:
-        raise ExtractError(f"source type {source_type} has no extractor (known: {', '.join(sorted(EXTRACTORS))})")
-    module, function = EXTRACTORS[source_type].split(":")
+    if source_type not in registry:
+        raise ExtractError(f"source type {source_type} has no {what} (known: {', '.join(sorted(registry))})")
+    module, function = registry[source_type].split(":")
     return getattr(importlib.import_module(module), function)
+
+
+def extractor(source_type: str) -> Callable[[ExtractRequest], Extraction]:
+    return registered(EXTRACTORS, source_type, "extractor")
 
 
 def extract(tenant: Tenant, source_name: str, *, updated_since: datetime | None = None,

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from schemas.sources import SECRET_NAME_PATTERN
+
 ENV = "LEDGERFLOW_HTTP_LOG"
-SECRET_NAME = re.compile(r"authorization|cookie|token|secret|password|passwd|api[-_]?key|client[-_]?secret", re.I)
+SECRET_NAME = re.compile(SECRET_NAME_PATTERN)
 _lock = threading.Lock()
 
 

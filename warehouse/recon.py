@@ -120,13 +120,18 @@ def _take_statement(con, path: Path, inbox: Path, digest: str, result: InboxResu
     result.loaded.append((path.name, new))
 
 
-def quarantine_file(con, path: Path, inbox: Path, kind: str, digest: str, reason: str, *, run_id: str,
-                    now: datetime) -> None:
-    """Move a bad inbox file to ``<inbox>/quarantine`` with a ``.reason.txt``; log it and open a reject."""
+def move_to_quarantine(path: Path, inbox: Path, reason: str) -> None:
+    """``<inbox>/quarantine/<name>`` with ``<name>.reason.txt`` beside it."""
     target = inbox / "quarantine"
     target.mkdir(parents=True, exist_ok=True)
     (target / f"{path.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
     shutil.move(str(path), target / path.name)
+
+
+def quarantine_file(con, path: Path, inbox: Path, kind: str, digest: str, reason: str, *, run_id: str,
+                    now: datetime) -> None:
+    """Move a bad inbox file to ``<inbox>/quarantine`` with a ``.reason.txt``; log it and open a reject."""
+    move_to_quarantine(path, inbox, reason)
     with transaction(con):
         insert(con, InboxFile, pl.DataFrame([{
             "sha256": digest, "name": path.name, "kind": kind, "rows": 0, "status": "quarantined",

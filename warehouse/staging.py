@@ -10,7 +10,7 @@ import polars as pl
 
 from schemas.tables import Payment, PendingDay, SalesLine, StagedLoad
 from schemas.tenant import Tenant
-from sources.extract import dataset_name
+from sources.extract import dataset_name, registered
 from transforms.stage_pms import REJECT_SCHEMA, stage_pms
 from warehouse import rejects as reject_store
 from warehouse.db import insert, query, run, table_exists, transaction
@@ -42,10 +42,7 @@ STAGERS = {
 
 
 def stager(source_type: str):
-    import importlib
-
-    module, function = STAGERS[source_type].split(":")
-    return getattr(importlib.import_module(module), function)
+    return registered(STAGERS, source_type, "stager")
 
 
 def current_versions(con: duckdb.DuckDBPyConnection, raw_table: str, load_ids: list[str], *,

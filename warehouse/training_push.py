@@ -18,10 +18,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import shutil
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -37,7 +35,7 @@ from sources.training.push import (
 )
 from warehouse import rejects as reject_store
 from warehouse.db import insert, query, run, transaction
-from warehouse.recon import ACTIVE_SQL
+from warehouse.recon import ACTIVE_SQL, move_to_quarantine
 from warehouse.stage_training import current_versions
 
 UPDATES_FOLDER = "training_updates"
@@ -339,7 +337,7 @@ def take_update_files(con, tenant: Tenant, source: str, result: PushResult, *, r
             rows, problems = read_update_csv(path.name, content.decode("utf-8-sig"))
         except (UpdateFileError, UnicodeDecodeError) as exc:
             reason = str(exc) if isinstance(exc, UpdateFileError) else f"{path.name}: not UTF-8 text"
-            _quarantine(path, inbox, reason)
+            move_to_quarantine(path, inbox, reason)
             with transaction(con):
                 run(con, "INSERT INTO training_update_file VALUES (?, ?, ?, 0, 0, 'quarantined', ?, ?, ?)",
                     [digest, source, path.name, reason, run_id, now])
@@ -352,13 +350,6 @@ def take_update_files(con, tenant: Tenant, source: str, result: PushResult, *, r
             queue_updates(con, source, path.name, rows, result, run_id=run_id, now=now)
             run(con, "INSERT INTO training_update_file VALUES (?, ?, ?, ?, ?, 'taken', NULL, ?, ?)",
                 [digest, source, path.name, len(rows) + len(problems), len(result.rejects) - before, run_id, now])
-
-
-def _quarantine(path: Path, inbox: Path, reason: str) -> None:
-    target = inbox / "quarantine"
-    target.mkdir(parents=True, exist_ok=True)
-    (target / f"{path.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
-    shutil.move(str(path), target / path.name)
 
 
 def _as_text(value) -> str | None:

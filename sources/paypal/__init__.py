@@ -46,10 +46,9 @@ MAX_WINDOW = timedelta(days=31)
 DATA_LAG = timedelta(hours=3)
 HISTORY = timedelta(days=3 * 365)
 TOKEN_MARGIN_SECONDS = 60  # not money: renew a token this long before PayPal would let it expire
-# PayPal's currency codes page: HUF, JPY and TWD take no decimals; PayPal does not settle in the
-# three-decimal currencies, but if one ever comes, ISO 4217 says three.
-CURRENCY_DECIMALS = {"HUF": 0, "JPY": 0, "TWD": 0, "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3,
-                     "TND": 3}
+# PayPal's currency codes page: HUF, JPY and TWD take no decimals, the others two. (PayPal does not
+# settle in three-decimal currencies; our money has two decimals, so such an amount would be refused.)
+ZERO_DECIMAL = frozenset({"HUF", "JPY", "TWD"})
 
 _TEXT = ("id", "event_code", "status", "reference_id", "reference_id_type", "invoice_id", "custom_field",
          "bank_reference_id", "currency", "fee_currency")
@@ -75,7 +74,7 @@ def parse_amount(money: object) -> tuple[Decimal, str]:
         raise MoneyError(f"currency_code {currency!r} is not an ISO 4217 currency code")
     if not isinstance(value, str):
         raise MoneyError(f"value {value!r} is not a decimal string")
-    allowed = CURRENCY_DECIMALS.get(currency, 2)
+    allowed = 0 if currency in ZERO_DECIMAL else 2
     decimals = len(value.partition(".")[2])
     if decimals > allowed:
         raise MoneyError(f"amount {value!r} has {decimals} decimals; {currency} has {allowed}")

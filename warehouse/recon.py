@@ -171,8 +171,9 @@ def _load_bank(con, frame: pl.DataFrame, path: Path, run_id: str, now: datetime)
 
 def _load_items(con, frame: pl.DataFrame) -> int:
     """Items are replaced by their latest version (an open amount can change at the source)."""
-    run(con, "DELETE FROM open_item WHERE item_id IN (SELECT unnest(?::VARCHAR[]))", [frame["item_id"].to_list()])
-    insert(con, OpenItem, frame)
+    from warehouse.staging import replace_items
+
+    replace_items(con, frame)
     return 0
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from schemas.tables import JournalLine, StagedLoad
+from schemas.tables import JournalLine
 from schemas.tenant import Tenant
 from sources.extract import dataset_name
 from transforms.stage_entries import (
@@ -26,11 +26,10 @@ from transforms.stage_entries import (
     plan_imports,
     remote_id_pattern,
 )
-from transforms.stage_pms import REJECT_SCHEMA
 from warehouse import rejects as reject_store
-from warehouse.db import insert, query, read_model, run, table_exists, transaction
+from warehouse.db import query, read_model, run, table_exists, transaction
 from warehouse.journals import store_entries
-from warehouse.staging import StageResult, unstaged_loads
+from warehouse.staging import StageResult, loads_to_stage, mark_staged, replace_staging_rejects
 
 
 def _still_refused(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
@@ -108,20 +107,11 @@ def stage_entries(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, l
                   run_id: str, now: datetime) -> StageResult:
     """Stage this run's loads and any loaded but never staged, in one transaction: journal entries
     written (new, corrected, reversed), rejects brought up to date, loads marked staged."""
-    load_ids = sorted(set(load_ids) | set(unstaged_loads(con, source)))
+    load_ids = loads_to_stage(con, source, load_ids)
     plan, scope = plan_stage(con, tenant, source, load_ids)
     rejects = reject_store.with_ids(plan.rejects, stage="staging", run_id=run_id, now=now)
     with transaction(con):
         store_entries(con, tenant, source, plan.entries, plan.lines, plan.delete_entry_ids, run_id=run_id, now=now)
-        con.register("__scope", pl.DataFrame({"record_id": scope}, schema={"record_id": pl.String}).to_arrow())
-        try:
-            reject_store.replace_open(con, rejects, scope_sql="stage = 'staging' AND source = ? AND table_name = ? "
-                                      "AND record_id IN (SELECT record_id FROM __scope)",
-                                      scope_params=[source, TABLE], run_id=run_id)
-        finally:
-            con.unregister("__scope")
-        insert(con, StagedLoad, pl.DataFrame({"load_id": load_ids}, schema={"load_id": pl.String}).with_columns(
-            pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"), pl.lit(now).cast(
-                pl.Datetime("us", "UTC")).alias("staged_at")))
-    return StageResult(source=source, records=len(scope), entries=plan.entries.height,
-                       rejects=rejects if rejects.height else pl.DataFrame(schema=REJECT_SCHEMA))
+        replace_staging_rejects(con, rejects, source=source, table=TABLE, record_ids=scope, run_id=run_id)
+        mark_staged(con, source, load_ids, run_id=run_id, now=now)
+    return StageResult(source=source, records=len(scope), entries=plan.entries.height, rejects=rejects)

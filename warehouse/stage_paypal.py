@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 import duckdb
 import polars as pl
 
-from schemas.tables import OpenItem, StagedLoad
 from schemas.tenant import Tenant
 from sources.extract import dataset_name
 from transforms.processor_fees import FEE_SCHEMA
@@ -16,9 +15,16 @@ from transforms.stage_paypal import daily_fees
 from transforms.stage_paypal import stage_paypal as stage_transactions
 from transforms.stage_pms import REJECT_SCHEMA
 from warehouse import rejects as reject_store
-from warehouse.db import insert, query, run, table_exists, transaction
+from warehouse.db import query, table_exists, transaction
 from warehouse.processor_fees import book_fees
-from warehouse.staging import StageResult, current_versions, unstaged_loads
+from warehouse.staging import (
+    StageResult,
+    current_versions,
+    loads_to_stage,
+    mark_staged,
+    replace_items,
+    replace_staging_rejects,
+)
 
 
 def stage_paypal(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, load_ids: list[str], *,
@@ -26,7 +32,7 @@ def stage_paypal(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
     """Stage the loads of this run and any earlier one loaded but never staged, in one transaction:
     the touched transactions' payout items are replaced by what their valid current versions say,
     their rejects brought up to date, and the loads marked staged."""
-    load_ids = sorted(set(load_ids) | set(unstaged_loads(con, source)))
+    load_ids = loads_to_stage(con, source, load_ids)
     raw_schema = dataset_name(source)
     current = (current_versions(con, f"{raw_schema}.transactions", load_ids)
                if load_ids and table_exists(con, raw_schema, "transactions") else None)
@@ -39,25 +45,15 @@ def stage_paypal(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
         book_fees(con, tenant, source, "PayPal", fees, fee_days, run_id=run_id, now=now)
         current_rejects = pl.DataFrame(schema=REJECT_SCHEMA)
         if staged is not None:
-            con.register("__scope", pl.DataFrame({"record_id": touched}, schema={"record_id": pl.String}).to_arrow())
             # Only items with a new valid version are replaced: a refused version leaves the last good
             # one (a match may point at it), and its reject alerts.
-            run(con, "DELETE FROM open_item WHERE item_id IN (SELECT unnest(?::VARCHAR[]))",
-                [staged.items.get_column("item_id").to_list()])
-            insert(con, OpenItem, staged.items)
+            replace_items(con, staged.items)
             current_rejects = reject_store.with_ids(staged.rejects, stage="staging", run_id=run_id, now=now)
-            reject_store.replace_open(
-                con, current_rejects,
-                scope_sql="stage = 'staging' AND source = ? AND table_name = 'transactions' AND record_id IN "
-                          "(SELECT record_id FROM __scope)",
-                scope_params=[source], run_id=run_id)
-            con.unregister("__scope")
-        insert(con, StagedLoad, pl.DataFrame({"load_id": load_ids}, schema={"load_id": pl.String}).with_columns(
-            pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
-            pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("staged_at")))
+            replace_staging_rejects(con, current_rejects, source=source, table="transactions", record_ids=touched,
+                                    run_id=run_id)
+        mark_staged(con, source, load_ids, run_id=run_id, now=now)
     return StageResult(source=source, records=current.height if current is not None else 0,
-                       items=staged.items.height if staged else 0,
-                       rejects=current_rejects if not current_rejects.is_empty() else pl.DataFrame(schema=REJECT_SCHEMA))
+                       items=staged.items.height if staged else 0, rejects=current_rejects)
 
 
 def _fees_of_touched_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str,

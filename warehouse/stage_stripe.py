@@ -12,7 +12,6 @@ from datetime import date, datetime, timedelta
 import duckdb
 import polars as pl
 
-from schemas.tables import OpenItem, StagedLoad
 from schemas.tenant import Tenant
 from sources.extract import dataset_name
 from sources.stripe import COLUMNS
@@ -20,9 +19,16 @@ from transforms.processor_fees import FEE_SCHEMA
 from transforms.stage_pms import REJECT_SCHEMA
 from transforms.stage_stripe import check_records, daily_fees, payout_items
 from warehouse import rejects as reject_store
-from warehouse.db import insert, query, run, table_exists, transaction
+from warehouse.db import query, table_exists, transaction
 from warehouse.processor_fees import book_fees
-from warehouse.staging import StageResult, current_versions, unstaged_loads
+from warehouse.staging import (
+    StageResult,
+    current_versions,
+    loads_to_stage,
+    mark_staged,
+    replace_items,
+    replace_staging_rejects,
+)
 
 
 def stage_stripe(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, load_ids: list[str], *,
@@ -30,7 +36,7 @@ def stage_stripe(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
     """Stage this run's loads and any earlier one loaded but never staged, in one transaction:
     payout items replaced by their current versions, rejects brought up to date, loads marked."""
     settings = tenant.sources[source]
-    load_ids = sorted(set(load_ids) | set(unstaged_loads(con, source)))
+    load_ids = loads_to_stage(con, source, load_ids)
     raw_schema = dataset_name(source)
     raw = {table: current_versions(con, f"{raw_schema}.{table}", load_ids, within_load=None)
            for table in COLUMNS if load_ids and table_exists(con, raw_schema, table)}
@@ -46,21 +52,13 @@ def stage_stripe(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
     with transaction(con):
         book_fees(con, tenant, source, "Stripe", fees, fee_days, run_id=run_id, now=now)
         if items.height:
-            run(con, "DELETE FROM open_item WHERE item_id IN (SELECT unnest(?::VARCHAR[]))",
-                [items.get_column("item_id").to_list()])
-            insert(con, OpenItem, items)
+            replace_items(con, items)
         for table, current in zip(raw, found, strict=True):
-            reject_store.replace_open(
-                con, current,
-                scope_sql="stage = 'staging' AND source = ? AND table_name = ? AND record_id IN "
-                          "(SELECT unnest(?::VARCHAR[]))",
-                scope_params=[source, table, raw[table].get_column("id").unique().sort().to_list()], run_id=run_id)
-        insert(con, StagedLoad, pl.DataFrame({"load_id": load_ids}, schema={"load_id": pl.String}).with_columns(
-            pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
-            pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("staged_at")))
-    rejects = pl.concat(found) if found else pl.DataFrame()
+            replace_staging_rejects(con, current, source=source, table=table,
+                                    record_ids=raw[table].get_column("id").unique().sort().to_list(), run_id=run_id)
+        mark_staged(con, source, load_ids, run_id=run_id, now=now)
     return StageResult(source=source, records=sum(frame.height for frame in raw.values()), items=items.height,
-                       rejects=rejects if rejects.height else pl.DataFrame(schema=REJECT_SCHEMA))
+                       rejects=pl.concat(found) if found else pl.DataFrame(schema=REJECT_SCHEMA))
 
 
 def _fees_of_touched_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str,

@@ -13,15 +13,13 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from schemas.tables import OpenItem, StagedLoad
 from schemas.tenant import Tenant
 from sources.extract import dataset_name
 from sources.training import TABLES, arrow_schema
-from transforms.stage_pms import REJECT_SCHEMA
 from transforms.stage_training import stage_training as stage_items
 from warehouse import rejects as reject_store
-from warehouse.db import insert, query, run, table_exists, transaction
-from warehouse.staging import StageResult, unstaged_loads
+from warehouse.db import query, run, table_exists, transaction
+from warehouse.staging import StageResult, loads_to_stage, mark_staged, replace_items, replace_staging_rejects
 
 
 def _empty(table: str) -> pl.DataFrame:
@@ -71,7 +69,7 @@ def touched(con: duckdb.DuckDBPyConnection, source: str, load_ids: list[str]) ->
 def stage_training(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, load_ids: list[str], *,
                    run_id: str, now: datetime) -> StageResult:
     """Stage the loads of this run and any earlier one that was loaded but never staged."""
-    load_ids = sorted(set(load_ids) | set(unstaged_loads(con, source)))
+    load_ids = loads_to_stage(con, source, load_ids)
     ids = touched(con, source, load_ids) if load_ids else {table: [] for table in TABLES}
     raw = {table: current_versions(con, source, table, ids[table]) for table in TABLES}
     settings = tenant.sources[source]
@@ -83,21 +81,11 @@ def stage_training(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, 
     current_rejects = reject_store.with_ids(staged.rejects, stage="staging", run_id=run_id, now=now)
     with transaction(con):
         if staged.scope:
-            run(con, "DELETE FROM open_item WHERE item_id IN (SELECT unnest(?::VARCHAR[]))", [staged.scope])
-            insert(con, OpenItem, staged.items)
+            replace_items(con, staged.items, staged.scope)
         for table in TABLES:
             if ids[table]:
-                reject_store.replace_open(
-                    con, current_rejects.filter(pl.col("table_name") == table),
-                    scope_sql="stage = 'staging' AND source = ? AND table_name = ? AND record_id IN "
-                              "(SELECT unnest(?::VARCHAR[]))",
-                    scope_params=[source, table, ids[table]], run_id=run_id)
-        insert(con, StagedLoad, pl.DataFrame({"load_id": load_ids}, schema={"load_id": pl.String}).with_columns(
-            pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
-            pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("staged_at")))
-    return StageResult(
-        source=source,
-        records=sum(frame.height for frame in raw.values()),
-        items=staged.items.height,
-        rejects=current_rejects if not current_rejects.is_empty() else pl.DataFrame(schema=REJECT_SCHEMA),
-    )
+                replace_staging_rejects(con, current_rejects.filter(pl.col("table_name") == table), source=source,
+                                        table=table, record_ids=ids[table], run_id=run_id)
+        mark_staged(con, source, load_ids, run_id=run_id, now=now)
+    return StageResult(source=source, records=sum(frame.height for frame in raw.values()), items=staged.items.height,
+                       rejects=current_rejects)

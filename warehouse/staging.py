@@ -8,7 +8,7 @@ from datetime import date, datetime
 import duckdb
 import polars as pl
 
-from schemas.tables import Payment, PendingDay, SalesLine, StagedLoad
+from schemas.tables import OpenItem, Payment, PendingDay, SalesLine, StagedLoad
 from schemas.tenant import Tenant
 from sources.extract import dataset_name, registered
 from transforms.stage_pms import REJECT_SCHEMA, stage_pms
@@ -28,6 +28,46 @@ class StageResult:
     rejects: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECT_SCHEMA))  # + ids
     items: int = 0  # open_item rows written (processor payouts, billing invoices, payments, refunds)
     entries: int = 0  # journal entries taken as they are (accounting-entries sources)
+
+    def __post_init__(self) -> None:
+        if self.rejects.is_empty():  # one shape for "no rejects", whatever the stager had at hand
+            object.__setattr__(self, "rejects", pl.DataFrame(schema=REJECT_SCHEMA))
+
+
+# What every stager does around its own work: take the loads an earlier run left unstaged too,
+# bring the open staging rejects of the records it looked at up to date, and mark the loads staged,
+# all in the caller's transaction so that a run dying in between leaves the loads for the next.
+
+def loads_to_stage(con: duckdb.DuckDBPyConnection, source: str, load_ids: list[str]) -> list[str]:
+    return sorted(set(load_ids) | set(unstaged_loads(con, source)))
+
+
+def replace_staging_rejects(con: duckdb.DuckDBPyConnection, rejects: pl.DataFrame, *, source: str, table: str,
+                            record_ids: list[str], run_id: str) -> None:
+    """The open staging rejects of ``record_ids`` (of ``table``) become ``rejects`` (with ids)."""
+    con.register("__scope", pl.DataFrame({"record_id": record_ids}, schema={"record_id": pl.String}).to_arrow())
+    try:
+        reject_store.replace_open(
+            con, rejects, scope_sql="stage = 'staging' AND source = ? AND table_name = ? AND record_id IN "
+                                    "(SELECT record_id FROM __scope)", scope_params=[source, table], run_id=run_id)
+    finally:
+        con.unregister("__scope")
+
+
+def mark_staged(con: duckdb.DuckDBPyConnection, source: str, load_ids: list[str], *, run_id: str,
+                now: datetime) -> None:
+    insert(con, StagedLoad, pl.DataFrame({"load_id": load_ids}, schema={"load_id": pl.String}).with_columns(
+        pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
+        pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("staged_at")))
+
+
+def replace_items(con: duckdb.DuckDBPyConnection, items: pl.DataFrame, item_ids: list[str] | None = None) -> None:
+    """Open items ``item_ids`` (default: those of ``items``) replaced by ``items``: an item is its
+    source's latest word (what matches applied to it stays in the match trail)."""
+    ids = items.get_column("item_id").to_list() if item_ids is None else item_ids
+    if ids:
+        run(con, "DELETE FROM open_item WHERE item_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+    insert(con, OpenItem, items)
 
 
 # source type -> "module:function(con, tenant, source, load_ids, *, run_id, now) -> StageResult"
@@ -89,7 +129,7 @@ def stage_source(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
     rejects brought up to date, the loads marked staged, and every business day they touched (old
     and new) noted in ``pending_day`` for the journal step.
     """
-    load_ids = sorted(set(load_ids) | set(unstaged_loads(con, source)))
+    load_ids = loads_to_stage(con, source, load_ids)
     raw_schema = dataset_name(source)
     raw: dict[str, pl.DataFrame] = {}
     for table in CANONICAL:
@@ -122,20 +162,11 @@ def stage_source(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
             pl.coalesce("business_date", "old_day").alias("business_date")).drop("old_day")
         current_rejects = reject_store.with_ids(rejects, stage="staging", run_id=run_id, now=now)
         for table in CANONICAL:
-            if not ids[table]:
-                continue
-            con.register("__scope", pl.DataFrame({"record_id": ids[table]},
-                                                  schema={"record_id": pl.String}).to_arrow())
-            reject_store.replace_open(
-                con, current_rejects.filter(pl.col("table_name") == table),
-                scope_sql="stage = 'staging' AND source = ? AND table_name = ? AND record_id IN "
-                          "(SELECT record_id FROM __scope)",
-                scope_params=[source, table], run_id=run_id)
-            con.unregister("__scope")
+            if ids[table]:
+                replace_staging_rejects(con, current_rejects.filter(pl.col("table_name") == table), source=source,
+                                        table=table, record_ids=ids[table], run_id=run_id)
         touched |= {d for d in rejects.get_column("business_date").to_list() if d is not None}
-        insert(con, StagedLoad, pl.DataFrame({"load_id": load_ids}, schema={"load_id": pl.String}).with_columns(
-            pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
-            pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("staged_at")))
+        mark_staged(con, source, load_ids, run_id=run_id, now=now)
         note_pending_days(con, source, touched, run_id)
     return StageResult(
         source=source,
@@ -143,7 +174,7 @@ def stage_source(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
         sales_lines=staged.sales_lines.height,
         payments=staged.payments.height,
         voided=staged.voided.height,
-        rejects=current_rejects if not current_rejects.is_empty() else pl.DataFrame(schema=REJECT_SCHEMA),
+        rejects=current_rejects,
     )
 
 

@@ -3,20 +3,19 @@ the fees PayPal kept as a daily journal (``warehouse.processor_fees``): withdraw
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 import duckdb
 import polars as pl
 
 from schemas.tenant import Tenant
 from sources.extract import dataset_name
-from transforms.processor_fees import FEE_SCHEMA
 from transforms.stage_paypal import daily_fees
 from transforms.stage_paypal import stage_paypal as stage_transactions
 from transforms.stage_pms import REJECT_SCHEMA
 from warehouse import rejects as reject_store
-from warehouse.db import query, table_exists, transaction
-from warehouse.processor_fees import book_fees
+from warehouse.db import table_exists, transaction
+from warehouse.processor_fees import book_fees, fees_of_touched_days
 from warehouse.staging import (
     StageResult,
     current_versions,
@@ -40,7 +39,10 @@ def stage_paypal(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
     if current is not None and not current.is_empty():
         staged = stage_transactions(current, source=source, bank_account=tenant.sources[source].payout_bank_account)
         touched = current.get_column("id").unique().sort().to_list()
-    fees, fee_days = _fees_of_touched_days(con, tenant, source, current)
+    fees, fee_days = fees_of_touched_days(
+        con, tenant, f"{dataset_name(source)}.transactions", "initiated_at", current,
+        lambda frame: daily_fees(frame, timezone=tenant.timezone, currency=tenant.currency),
+        within_load="updated_at DESC NULLS FIRST")
     with transaction(con):
         book_fees(con, tenant, source, "PayPal", fees, fee_days, run_id=run_id, now=now)
         current_rejects = pl.DataFrame(schema=REJECT_SCHEMA)
@@ -54,22 +56,3 @@ def stage_paypal(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
         mark_staged(con, source, load_ids, run_id=run_id, now=now)
     return StageResult(source=source, records=current.height if current is not None else 0,
                        items=staged.items.height if staged else 0, rejects=current_rejects)
-
-
-def _fees_of_touched_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str,
-                          touched: pl.DataFrame | None) -> tuple[pl.DataFrame, set[date]]:
-    """Every fee of the days the new transactions fall on (a day's entry is rebuilt whole)."""
-    if touched is None or touched.is_empty():
-        return pl.DataFrame(schema=FEE_SCHEMA), set()
-    local = pl.col("initiated_at").dt.convert_time_zone(tenant.timezone).dt.date()
-    days = set(touched.filter(pl.col("initiated_at").is_not_null()).select(local).to_series().to_list())
-    if not days:
-        return pl.DataFrame(schema=FEE_SCHEMA), set()
-    first, last = min(days) - timedelta(days=1), max(days) + timedelta(days=2)  # every zone's day inside
-    current = query(con, f"""
-        SELECT * FROM {dataset_name(source)}.transactions WHERE initiated_at >= ?::DATE AND initiated_at < ?::DATE
-        QUALIFY dense_rank() OVER (PARTITION BY id ORDER BY _dlt_load_id DESC, updated_at DESC NULLS FIRST) = 1
-    """, [first, last])
-    fees = daily_fees(current, timezone=tenant.timezone, currency=tenant.currency)
-    return fees.filter(pl.col("business_date").is_in(sorted(days))), days
-

@@ -7,7 +7,7 @@ arrives net of them. Charges, refunds and disputes stay in ``raw_<source>`` (the
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 import duckdb
 import polars as pl
@@ -15,12 +15,11 @@ import polars as pl
 from schemas.tenant import Tenant
 from sources.extract import dataset_name
 from sources.stripe import COLUMNS
-from transforms.processor_fees import FEE_SCHEMA
 from transforms.stage_pms import REJECT_SCHEMA
 from transforms.stage_stripe import check_records, daily_fees, payout_items
 from warehouse import rejects as reject_store
-from warehouse.db import query, table_exists, transaction
-from warehouse.processor_fees import book_fees
+from warehouse.db import table_exists, transaction
+from warehouse.processor_fees import book_fees, fees_of_touched_days
 from warehouse.staging import (
     StageResult,
     current_versions,
@@ -48,7 +47,9 @@ def stage_stripe(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
         else:
             rejects = check_records(frame, table, source=source)[1]
         found.append(reject_store.with_ids(rejects, stage="staging", run_id=run_id, now=now))
-    fees, fee_days = _fees_of_touched_days(con, tenant, source, raw.get("balance_transactions"))
+    fees, fee_days = fees_of_touched_days(
+        con, tenant, f"{dataset_name(source)}.balance_transactions", "created", raw.get("balance_transactions"),
+        lambda frame: daily_fees(frame, source=source, timezone=tenant.timezone, currency=tenant.currency))
     with transaction(con):
         book_fees(con, tenant, source, "Stripe", fees, fee_days, run_id=run_id, now=now)
         if items.height:
@@ -59,23 +60,3 @@ def stage_stripe(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str, lo
         mark_staged(con, source, load_ids, run_id=run_id, now=now)
     return StageResult(source=source, records=sum(frame.height for frame in raw.values()), items=items.height,
                        rejects=pl.concat(found) if found else pl.DataFrame(schema=REJECT_SCHEMA))
-
-
-def _fees_of_touched_days(con: duckdb.DuckDBPyConnection, tenant: Tenant, source: str,
-                          touched: pl.DataFrame | None) -> tuple[pl.DataFrame, set[date]]:
-    """Every fee of the days the new balance transactions fall on (a day's entry is rebuilt whole)."""
-    if touched is None or touched.is_empty():
-        return pl.DataFrame(schema=FEE_SCHEMA), set()
-    local = pl.col("created").dt.convert_time_zone(tenant.timezone).dt.date()
-    days = set(touched.filter(pl.col("created").is_not_null()).select(local).to_series().to_list())
-    if not days:
-        return pl.DataFrame(schema=FEE_SCHEMA), set()
-    table = f"{dataset_name(source)}.balance_transactions"
-    first, last = min(days) - timedelta(days=1), max(days) + timedelta(days=2)  # every zone's day inside
-    current = query(con, f"""
-        SELECT * FROM {table} WHERE created >= ?::DATE AND created < ?::DATE
-        QUALIFY dense_rank() OVER (PARTITION BY id ORDER BY _dlt_load_id DESC) = 1
-    """, [first, last])
-    fees = daily_fees(current, source=source, timezone=tenant.timezone, currency=tenant.currency)
-    return fees.filter(pl.col("business_date").is_in(sorted(days))), days
-

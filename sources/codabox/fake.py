@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sources.local_server import LocalServer
+from sources.local_server import Fault, LocalServer, guarded
 
 SOFTWARE_COMPANY = "6f1c1c53-5b9a-4a43-9e5e-2f0d6b0c7a11"  # the key CodaBox gives a software vendor
 USERNAME = "GF-7d0c2f9e-2a51-4b8e-9a55-0c1"
@@ -181,16 +181,6 @@ class FakeClient:
     offset: int = 0  # how many of ``feed`` were acknowledged
 
 
-@dataclass
-class Fault:
-    """Answer the next request whose path contains ``path`` with ``status`` (``times`` times)."""
-
-    status: int
-    retry_after: str | None = None
-    path: str = ""
-    times: int = 1
-
-
 class CodaboxStore:
     """One accounting office as CodaBox sees it."""
 
@@ -287,17 +277,6 @@ class CodaboxStore:
     def downloads(self) -> list[str]:
         return [path for method, path in self.requests if "/delivery/download/" in path]
 
-    def _take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.path in path:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
-
-
 # --- the app ---------------------------------------------------------------------------------
 
 def _error(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -324,21 +303,8 @@ def _authenticate(store: CodaboxStore, request: Request) -> JSONResponse | None:
 
 def create_app(current: CodaboxStore | Callable[[], CodaboxStore]) -> Starlette:
     """The API over one store, or over whichever store ``current()`` returns at each request."""
-    current_store = current if callable(current) else (lambda: current)
-
-    def guarded(handler):
-        async def endpoint(request: Request) -> Response:
-            store = current_store()
-            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            store.requests.append((request.method, path))
-            fault = store._take_fault(path)
-            if fault is not None:
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
-                return _error(fault.status, "Request was throttled." if fault.status == 429 else "Server error.",
-                              headers)
-            refused = _authenticate(store, request)
-            return refused or await handler(request, store)
-        return endpoint
+    guard = guarded(current, lambda fault, headers: _error(
+        fault.status, "Request was throttled." if fault.status == 429 else "Server error.", headers), _authenticate)
 
     async def pod_client(request: Request, store: CodaboxStore) -> Response:
         if bad := _unknown_params(request, ()):
@@ -422,10 +388,10 @@ def create_app(current: CodaboxStore | Callable[[], CodaboxStore]) -> Starlette:
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     return Starlette(routes=[
-        Route("/v2/delivery/pod-client/", guarded(pod_client)),
-        Route("/v2/clients/", guarded(clients)),
-        Route("/v2/delivery/feed/{feed_id:int}/", guarded(feed), methods=["GET", "PUT"]),
-        Route("/v2/delivery/download/{feed_index}/{format}/", guarded(download)),
+        Route("/v2/delivery/pod-client/", guard(pod_client)),
+        Route("/v2/clients/", guard(clients)),
+        Route("/v2/delivery/feed/{feed_id:int}/", guard(feed), methods=["GET", "PUT"]),
+        Route("/v2/delivery/download/{feed_index}/{format}/", guard(download)),
     ])
 
 

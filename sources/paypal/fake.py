@@ -41,7 +41,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sources.local_server import LocalServer
+from sources import local_server
+from sources.local_server import LocalServer, guarded
 
 SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "paypal" / "reporting_transactions_v1.json"
 # The description's server is https://api-m.paypal.com/v1/reporting and its paths repeat /v1/reporting; PayPal
@@ -54,13 +55,11 @@ SUPPORTED = {"start_date", "end_date", "fields", "page_size", "page", "balance_a
 
 
 @dataclass
-class Fault:
-    """Answer the next request whose path contains ``path`` with ``status`` (``times`` times)."""
+class Fault(local_server.Fault):
+    """A shared fault whose defaults here are a 429 with ``Retry-After: 0``."""
 
     status: int = 429
     retry_after: str | None = "0"
-    path: str = ""
-    times: int = 1
 
 
 def transaction_id(seed: str) -> str:
@@ -138,22 +137,17 @@ class PaypalStore:
     def withdrawals(self) -> list[dict]:
         return [t for t in self.transactions if t["transaction_info"]["transaction_event_code"].startswith("T04")]
 
-    def _take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.path in path:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
-
-
 # --- the app ---------------------------------------------------------------------------------
 
 _FAULTS = {429: ("RATE_LIMIT_REACHED", "Too many requests. Blocked due to rate limiting."),
            500: ("INTERNAL_SERVER_ERROR", "An internal server error occurred."),
            400: ("INVALID_REQUEST", "Request is not well-formed, syntactically incorrect, or violates schema.")}
+
+
+def _fault_response(fault: Fault, headers: dict | None) -> JSONResponse:
+    name, message = _FAULTS.get(fault.status, _FAULTS[500] if fault.status >= 500 else _FAULTS[400])
+    return JSONResponse({"name": name, "message": message, "debug_id": secrets.token_hex(6)},
+                        status_code=fault.status, headers=headers)
 
 
 def _invalid_request(field_name: str, value: str, issue: str, description: str) -> JSONResponse:
@@ -192,21 +186,7 @@ def _instant(text: str) -> datetime:
 
 def create_app(current) -> Starlette:
     """The API over one store, or over whichever store ``current()`` returns at each request."""
-    current_store = current if callable(current) else (lambda: current)
-
-    def guarded(handler):
-        async def endpoint(request: Request) -> Response:
-            store = current_store()
-            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            store.requests.append((request.method, path))
-            fault = store._take_fault(path)
-            if fault is not None:
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
-                name, message = _FAULTS.get(fault.status, _FAULTS[500] if fault.status >= 500 else _FAULTS[400])
-                return JSONResponse({"name": name, "message": message, "debug_id": secrets.token_hex(6)},
-                                    status_code=fault.status, headers=headers)
-            return await handler(request, store)
-        return endpoint
+    guard = guarded(current, _fault_response)
 
     async def token(request: Request, store: PaypalStore) -> Response:
         expected = "Basic " + base64.b64encode(f"{store.client_id}:{store.client_secret}".encode()).decode()
@@ -279,8 +259,8 @@ def create_app(current) -> Starlette:
         })
 
     return Starlette(routes=[
-        Route("/v1/oauth2/token", guarded(token), methods=["POST"]),
-        Route("/v1/reporting/transactions", guarded(search), methods=["GET"]),
+        Route("/v1/oauth2/token", guard(token), methods=["POST"]),
+        Route("/v1/reporting/transactions", guard(search), methods=["GET"]),
     ])
 
 

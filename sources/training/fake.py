@@ -43,7 +43,6 @@ import base64
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -52,7 +51,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sources.local_server import LocalServer
+from sources.local_server import Fault, LocalServer, guarded
 
 TOKEN = "trn_test_5f3b2c0e9a"
 RESOURCES = ("invoices", "payments", "refunds")
@@ -70,16 +69,6 @@ def _parse_instant(text: str) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else None
-
-
-@dataclass
-class Fault:
-    """Answer the next request whose path contains ``path`` with ``status`` (``times`` times)."""
-
-    status: int
-    retry_after: str | None = None
-    path: str = ""
-    times: int = 1
 
 
 class TrainingStore:
@@ -181,16 +170,6 @@ class TrainingStore:
     def payments_of(self, invoice_id: str) -> list[dict]:
         return [p for _, p in self.records["payments"].values() if p.get("invoice_id") == invoice_id]
 
-    def take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.path in path:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
-
     def page(self, resource: str, since: datetime | None, before: datetime | None,
              after: tuple[datetime, str] | None, limit: int) -> tuple[list[dict], tuple[datetime, str] | None]:
         """One page in (shown at, id) order; the key of its last record if more follow."""
@@ -208,6 +187,12 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def _authenticate(store: TrainingStore, request: Request) -> JSONResponse | None:
+    if request.headers.get("Authorization") != f"Bearer {store.token}" or store.token_revoked:
+        return _error(401, "invalid, expired or revoked token", {"WWW-Authenticate": 'Bearer realm="api"'})
+    return None
+
+
 def _encode_token(key: tuple[datetime, str]) -> str:
     return base64.urlsafe_b64encode(f"{key[0].isoformat()}|{key[1]}".encode()).decode()
 
@@ -219,21 +204,8 @@ def _decode_token(token: str) -> tuple[datetime, str]:
 
 def create_app(current: TrainingStore | Callable[[], TrainingStore]) -> Starlette:
     """The API over one store, or over whichever store ``current()`` returns at each request."""
-    current_store = current if callable(current) else (lambda: current)
-
-    def guarded(handler):
-        async def endpoint(request: Request) -> Response:
-            store = current_store()
-            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            store.requests.append((request.method, path))
-            fault = store.take_fault(path)
-            if fault is not None:
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
-                return _error(fault.status, "rate limit exceeded" if fault.status == 429 else "server error", headers)
-            if request.headers.get("Authorization") != f"Bearer {store.token}" or store.token_revoked:
-                return _error(401, "invalid, expired or revoked token", {"WWW-Authenticate": 'Bearer realm="api"'})
-            return await handler(request, store)
-        return endpoint
+    guard = guarded(current, lambda fault, headers: _error(
+        fault.status, "rate limit exceeded" if fault.status == 429 else "server error", headers), _authenticate)
 
     async def listing(request: Request, store: TrainingStore) -> Response:
         resource = request.path_params["resource"]
@@ -332,9 +304,9 @@ def create_app(current: TrainingStore | Callable[[], TrainingStore]) -> Starlett
             return JSONResponse(answer, status_code=status)
 
     return Starlette(routes=[
-        Route("/api/v1/invoices/{invoice_id}/payments", guarded(payments), methods=["GET", "POST"]),
-        Route("/api/v1/invoices/{invoice_id}", guarded(one_invoice), methods=["GET", "PATCH"]),
-        Route("/api/v1/{resource}", guarded(listing)),
+        Route("/api/v1/invoices/{invoice_id}/payments", guard(payments), methods=["GET", "POST"]),
+        Route("/api/v1/invoices/{invoice_id}", guard(one_invoice), methods=["GET", "PATCH"]),
+        Route("/api/v1/{resource}", guard(listing)),
     ])
 
 

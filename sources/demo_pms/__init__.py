@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from schemas.money import MoneyError, parse_money, parse_quantity, parse_rate
-from sources.records import ExtractReport, format_instant, parse_instant, record_hash
+from sources.records import ExtractReport, format_instant, parse_instant, record_hash, rows_to_arrow
 
 __all__ = ["ExtractReport", "RecordChecker", "arrow_schema", "demo_pms_source", "format_instant", "parse_instant",
            "record_hash"]
@@ -173,13 +173,12 @@ def extraction(request):
 def as_arrow(table: str):
     """A page of checked records -> one typed Arrow table (dlt then writes Parquet, DuckDB copies it)."""
     import dlt
-    import pyarrow as pa
 
     schema = arrow_schema(table)
 
     @dlt.transformer(name=table, write_disposition="merge", primary_key=["id", "lf_record_hash"])
     def to_arrow(page: list[dict]):
         rows = page if isinstance(page, list) else [page]
-        yield pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in schema.names}, schema=schema)
+        yield rows_to_arrow(rows, schema)
 
     return to_arrow

@@ -36,7 +36,7 @@ from decimal import Decimal
 
 from schemas.currencies import ISO_4217
 from schemas.money import MoneyError, parse_money
-from sources.records import ExtractReport, format_instant, parse_instant, record_hash
+from sources.records import ExtractReport, format_instant, parse_instant, record_hash, rows_to_arrow
 
 log = logging.getLogger("ledgerflow.sources.paypal")
 
@@ -266,15 +266,13 @@ def paypal_source(client: PaypalClient, period: tuple[datetime, datetime], *, pa
                   stored: set[tuple[str, str]], report: ExtractReport):
     """The dlt source: one resource, ``transactions``, as typed Arrow pages."""
     import dlt
-    import pyarrow as pa
 
     schema = arrow_schema()
 
     @dlt.resource(name="transactions", write_disposition="merge", primary_key=["id", "lf_record_hash"])
     def transactions():
         for rows in transactions_pages(client, period, page_size=page_size, stored=stored, report=report):
-            yield pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows],
-                                       schema=schema)
+            yield rows_to_arrow(rows, schema)
 
     return dlt.source(name="paypal")(lambda: [transactions])()
 

@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from sources.records import ExtractReport, record_hash
+from sources.records import ExtractReport, record_hash, rows_to_arrow
 
 API_VERSION = "2023-08-16"  # the version of specs/stripe/spec3.json: object shapes depend on it
 PAYOUT_SETTLING = timedelta(days=7)  # paid -> failed within 5 business days of arrival (Stripe's payout docs)
@@ -197,12 +197,11 @@ def stripe_source(client: StripeClient, *, report: ExtractReport, updated_since:
                   posted_window: tuple[datetime, datetime] | None = None):
     """The dlt source: one resource per list, plus ``payout_transactions`` fed by the payouts read."""
     import dlt
-    import pyarrow as pa
 
     def as_arrow(table: str, objects: list[dict], checker: RecordChecker):
         schema = arrow_schema(table)
         rows = [checker(o if isinstance(o, dict) else {"id": None, "value": o}) for o in objects]
-        return pa.Table.from_pylist([{n: r.get(n) for n in schema.names} for r in rows], schema=schema)
+        return rows_to_arrow(rows, schema)
 
     def listing_resource(table: str):
         params = list_filters(table, updated_since=updated_since, posted_window=posted_window)

@@ -27,7 +27,7 @@ from datetime import date, datetime
 
 from schemas.money import MoneyError, parse_money
 from sources.extract import ExtractError
-from sources.records import ExtractReport, format_instant, parse_instant, record_hash
+from sources.records import ExtractReport, format_instant, parse_instant, record_hash, rows_to_arrow
 
 _TEXT = {
     "invoices": ("id", "number", "booking_id", "course", "customer_id", "customer_name", "customer_email",
@@ -155,7 +155,6 @@ def training_source(base_url: str, token: str, *, report: ExtractReport, page_si
                     session=None, token_env: str = "TRAINING_API_TOKEN", timeout: float = 30.0):  # not money
     """The dlt source. Give either ``updated_since`` (incremental) or ``window`` (backfill on updated_at)."""
     import dlt
-    import pyarrow as pa
 
     if (updated_since is None) == (window is None):
         raise ValueError("give exactly one of updated_since (incremental) and window (backfill)")
@@ -179,8 +178,7 @@ def training_source(base_url: str, token: str, *, report: ExtractReport, page_si
             for page in _pages(session, url, params, token, token_env, timeout):
                 checked = [check_record(table, record if isinstance(record, dict) else {"id": None, "body": record},
                                         report) for record in page]
-                yield pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in checked],
-                                           schema=schema)
+                yield rows_to_arrow(checked, schema)
 
         return rows
 

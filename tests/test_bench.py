@@ -1,4 +1,8 @@
-"""Benchmarks at smoke size: they run, keep their contract (INTERFACES §7) and check their own results."""
+"""Benchmarks at smoke size: they run, keep their contract (INTERFACES §7) and check their own results.
+
+Each benchmark is its own process, mostly busy importing Prefect, dlt and the like: all of them are
+started together when the first test here needs one, so they share the machine's cores instead of
+queueing (the figures of a smoke run are not compared, only its contract and its own checks)."""
 
 import json
 import os
@@ -11,23 +15,48 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"bench", "size", "seconds", "rows_per_s", "peak_rss_mb", "baseline", "baseline_seconds",
         "baseline_peak_rss_mb", "ratio_vs_baseline"}
+BENCHES = ("journal", "backfill", "recon", "statements", "exports", "post", "extract")
+
+
+@pytest.fixture(scope="module")
+def smokes(prefect_api, tmp_path_factory):
+    """name -> the finished ``python -m bench.<name> --size smoke`` (returncode, stdout, stderr)."""
+    logs = tmp_path_factory.mktemp("bench-smokes")
+    running = {}
+    for name in BENCHES:
+        out, err = open(logs / f"{name}.out", "w+"), open(logs / f"{name}.err", "w+")
+        running[name] = (subprocess.Popen([sys.executable, "-m", f"bench.{name}", "--size", "smoke"], stdout=out,
+                                          stderr=err, text=True, cwd=ROOT,
+                                          env={**os.environ, "PREFECT_API_URL": prefect_api}), out, err)
+    finished = {}
+    try:
+        for name, (process, out, err) in running.items():
+            process.wait(timeout=900)
+            out.seek(0)
+            err.seek(0)
+            finished[name] = subprocess.CompletedProcess(process.args, process.returncode, out.read(), err.read())
+    finally:
+        for process, out, err in running.values():
+            if process.poll() is None:
+                process.kill()
+            out.close()
+            err.close()
+    return finished
 
 
 @pytest.mark.parametrize("name", ["journal", "backfill"])
-def test_benchmark_smoke_size_prints_one_json_line(name, prefect_api):
-    done = subprocess.run([sys.executable, "-m", f"bench.{name}", "--size", "smoke"], capture_output=True,
-                          text=True, cwd=ROOT, env={**os.environ, "PREFECT_API_URL": prefect_api}, timeout=600)
+def test_benchmark_smoke_size_prints_one_json_line(name, smokes):
+    done = smokes[name]
     assert done.returncode == 0, done.stderr[-2000:]
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert KEYS <= set(line) and line["bench"] == name
     assert line["seconds"] > 0 and line["baseline_seconds"] > 0
 
 
-def test_recon_smoke_size_meets_the_quality_targets():
+def test_recon_smoke_size_meets_the_quality_targets(smokes):
     """The 5,000-line mixed set of issue 4: pair precision >= 0.995, recall >= 0.95, no ambiguous
     decoy auto-matched, and MATCHES.csv keeps every invariant of INTERFACES §1."""
-    done = subprocess.run([sys.executable, "-m", "bench.recon", "--size", "smoke"], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)
+    done = smokes["recon"]
     assert done.returncode == 0, done.stderr[-2000:]
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert KEYS <= set(line) and line["bench"] == "recon" and line["size"] == 5000
@@ -36,19 +65,17 @@ def test_recon_smoke_size_meets_the_quality_targets():
     assert quality["ambiguous_auto"] == 0 and quality["violations"] == 0, quality
 
 
-def test_statements_smoke_size_parses_every_format():
+def test_statements_smoke_size_parses_every_format(smokes):
     """camt.053 against the bare ElementTree pass, MT940 and CODA beside it: all entries parsed."""
-    done = subprocess.run([sys.executable, "-m", "bench.statements", "--size", "smoke"], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600)
+    done = smokes["statements"]
     assert done.returncode == 0, done.stderr[-2000:]
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert KEYS <= set(line) and line["bench"] == "statements" and line["size"] == 20_000
     assert line["rows_per_s"] > 0 and line["mt940_entries_per_s"] > 0 and line["coda_entries_per_s"] > 0
 
 
-def test_exports_smoke_size_writes_every_ledger_format():
-    done = subprocess.run([sys.executable, "-m", "bench.exports", "--size", "smoke"], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600)
+def test_exports_smoke_size_writes_every_ledger_format(smokes):
+    done = smokes["exports"]
     assert done.returncode == 0, done.stderr[-2000:]
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert KEYS <= set(line) and line["bench"] == "exports"
@@ -57,9 +84,8 @@ def test_exports_smoke_size_writes_every_ledger_format():
     assert set(line["ms_per_invoice"]) == {"ubl", "facturx"}
 
 
-def test_post_smoke_size_posts_every_journal_once_within_the_limits():
-    done = subprocess.run([sys.executable, "-m", "bench.post", "--size", "smoke"], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600)
+def test_post_smoke_size_posts_every_journal_once_within_the_limits(smokes):
+    done = smokes["post"]
     assert done.returncode == 0, done.stderr[-2000:]
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert KEYS <= set(line) and line["bench"] == "post"
@@ -70,11 +96,10 @@ def test_post_smoke_size_posts_every_journal_once_within_the_limits():
     assert line["xero"]["busiest_minute"] <= 60 and line["qbo"]["busiest_minute"] <= 500
 
 
-def test_extract_smoke_size_loads_every_record_on_both_sides():
+def test_extract_smoke_size_loads_every_record_on_both_sides(smokes):
     """Ours (sources.extract on the demo PMS source) and the bare dlt pipeline read the same paginated
     fake and both load every record; a size that is not one is refused with a clear message."""
-    done = subprocess.run([sys.executable, "-m", "bench.extract", "--size", "smoke"], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600)
+    done = smokes["extract"]
     assert done.returncode == 0, done.stderr[-2000:]
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert KEYS <= set(line) and line["bench"] == "extract" and line["size"] == 5000

@@ -172,14 +172,15 @@ def test_backfill_windows_overlapping_or_arbitrary_never_duplicate(stripe, tenan
     assert {"created[gte]": str(unix(at(5, 7))), "created[lt]": str(unix(at(20, 13))), "limit": "100"} in windowed
 
 
-def test_a_429_storm_without_retry_after_and_a_500_are_retried(stripe, tenant):
+def test_a_429_storm_without_retry_after_and_a_500_are_retried(stripe, server, tmp_path):
+    tenant = make_tenant(tmp_path, server, retries=5, backoff_seconds=0.01)  # the waits as configured, short
     a_week_of_business(stripe)
-    stripe.fail_next(429)
+    stripe.fail_next(429, 4)
     stripe.fail_next(500)
 
     run_source(tenant, since=at(8, 0))
 
-    assert [r.status for r in stripe.requests[:3]] == [429, 500, 200]
+    assert [r.status for r in stripe.requests[:6]] == [429, 429, 429, 429, 500, 200]
     assert raw_counts(tenant)["charges"] == 5
 
 

@@ -14,6 +14,7 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 from datetime import date  # noqa: E402
 
+from tests import bench_smokes  # noqa: E402
 from tests.hotel import Hotel, SavedHotel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,13 +50,29 @@ def late_fix_hotel(saved_late_fix):
         yield hotel
 
 
+_BENCH_SMOKES = pytest.StashKey[bool]()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """When the benchmarks' smoke runs are among the tests, start them now, in the background."""
+    config.stash[_BENCH_SMOKES] = any(item.nodeid.startswith("tests/test_bench.py") for item in items)
+    if config.stash[_BENCH_SMOKES]:
+        bench_smokes.start(bench_smokes.WITHOUT_PREFECT)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    bench_smokes.stop_all()
+
+
 @pytest.fixture(scope="session")
-def prefect_api():
+def prefect_api(pytestconfig):
     """One Prefect test harness for the whole session (starting one costs ~25 s here)."""
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
+        if pytestconfig.stash.get(_BENCH_SMOKES, False):  # the backfill smoke run needs this server
+            bench_smokes.start(bench_smokes.WITH_PREFECT, env={"PREFECT_API_URL": PREFECT_API_URL.value()})
         yield PREFECT_API_URL.value()
 
 

@@ -1,47 +1,35 @@
 """Benchmarks at smoke size: they run, keep their contract (INTERFACES §7) and check their own results.
 
-Each benchmark is its own process, mostly busy importing Prefect, dlt and the like: all of them are
-started together when the first test here needs one, so they share the machine's cores instead of
-queueing (the figures of a smoke run are not compared, only its contract and its own checks)."""
+Each benchmark runs in its own process, started early (tests/bench_smokes.py) so that it shares the
+machine's cores with the rest of the suite instead of queueing (the figures of a smoke run are not
+compared, only its contract and its own checks)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests import bench_smokes
+
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"bench", "size", "seconds", "rows_per_s", "peak_rss_mb", "baseline", "baseline_seconds",
         "baseline_peak_rss_mb", "ratio_vs_baseline"}
-BENCHES = ("journal", "backfill", "recon", "statements", "exports", "post", "extract")
 
 
 @pytest.fixture(scope="module")
-def smokes(prefect_api, tmp_path_factory):
-    """name -> the finished ``python -m bench.<name> --size smoke`` (returncode, stdout, stderr)."""
-    logs = tmp_path_factory.mktemp("bench-smokes")
-    running = {}
-    for name in BENCHES:
-        out, err = open(logs / f"{name}.out", "w+"), open(logs / f"{name}.err", "w+")
-        running[name] = (subprocess.Popen([sys.executable, "-m", f"bench.{name}", "--size", "smoke"], stdout=out,
-                                          stderr=err, text=True, cwd=ROOT,
-                                          env={**os.environ, "PREFECT_API_URL": prefect_api}), out, err)
-    finished = {}
-    try:
-        for name, (process, out, err) in running.items():
-            process.wait(timeout=900)
-            out.seek(0)
-            err.seek(0)
-            finished[name] = subprocess.CompletedProcess(process.args, process.returncode, out.read(), err.read())
-    finally:
-        for process, out, err in running.values():
-            if process.poll() is None:
-                process.kill()
-            out.close()
-            err.close()
-    return finished
+def smokes(prefect_api):
+    """name -> the finished smoke run; those without Prefect were started when pytest collected this file."""
+    bench_smokes.start(bench_smokes.WITHOUT_PREFECT)
+    bench_smokes.start(bench_smokes.WITH_PREFECT, env={"PREFECT_API_URL": prefect_api})
+
+    class Results(dict):
+        def __missing__(self, name):
+            self[name] = bench_smokes.result(name)
+            return self[name]
+
+    return Results()
 
 
 @pytest.mark.parametrize("name", ["journal", "backfill"])
